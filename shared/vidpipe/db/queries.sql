@@ -1,0 +1,136 @@
+-- Named queries shared by the workers and the gateway. Parameters are psycopg named placeholders.
+
+-- name: lock_task
+-- Serialises claims on one task and tells the caller whether it still exists and is still live.
+SELECT id, status, media_id FROM tasks WHERE id = %(task_id)s FOR UPDATE
+
+-- name: claim_stage
+-- Take the stage: a first delivery inserts; a retry or a stale claim (no heartbeat within the visibility
+-- timeout) is taken over with a new claim token; anything else returns no row.
+INSERT INTO stage_runs (task_id, stage, state, attempt, claim_token)
+VALUES (%(task_id)s, %(stage)s, 'running', 1, %(claim_token)s)
+ON CONFLICT (task_id, stage) DO UPDATE
+    SET state = 'running',
+        attempt = stage_runs.attempt + 1,
+        claim_token = EXCLUDED.claim_token,
+        claimed_at = now(),
+        heartbeat_at = now(),
+        started_at = now(),
+        finished_at = NULL
+    WHERE stage_runs.state = 'retrying'
+       OR (stage_runs.state = 'running'
+           AND stage_runs.heartbeat_at < now() - make_interval(secs => %(stale_after_s)s))
+RETURNING attempt
+
+-- name: get_stage_run
+SELECT state, attempt, claim_token, heartbeat_at, next_message, handed_off_at
+FROM stage_runs WHERE task_id = %(task_id)s AND stage = %(stage)s
+
+-- name: heartbeat_stage
+UPDATE stage_runs SET heartbeat_at = now()
+WHERE task_id = %(task_id)s AND stage = %(stage)s AND claim_token = %(claim_token)s AND state = 'running'
+RETURNING 1
+
+-- name: complete_stage
+-- Fenced by the claim token: if another delivery took the claim over, nothing is updated and the caller
+-- rolls back its results.
+UPDATE stage_runs
+SET state = 'completed', finished_at = now(), next_message = %(next_message)s
+WHERE task_id = %(task_id)s AND stage = %(stage)s AND claim_token = %(claim_token)s AND state = 'running'
+RETURNING attempt
+
+-- name: mark_handed_off
+UPDATE stage_runs SET handed_off_at = now() WHERE task_id = %(task_id)s AND stage = %(stage)s
+
+-- name: retry_stage
+UPDATE stage_runs SET state = 'retrying', finished_at = now()
+WHERE task_id = %(task_id)s AND stage = %(stage)s AND claim_token = %(claim_token)s AND state = 'running'
+RETURNING attempt
+
+-- name: fail_stage
+UPDATE stage_runs SET state = 'failed', finished_at = now()
+WHERE task_id = %(task_id)s AND stage = %(stage)s
+RETURNING attempt
+
+-- name: insert_event
+INSERT INTO task_events (task_id, stage, kind, attempt, progress, detail)
+VALUES (%(task_id)s, %(stage)s, %(kind)s, %(attempt)s, %(progress)s, %(detail)s)
+RETURNING id, created_at
+
+-- name: mark_task_processing
+UPDATE tasks SET status = 'PROCESSING', current_stage = %(stage)s, updated_at = now()
+WHERE id = %(task_id)s AND status IN ('PENDING', 'UPLOAD_COMPLETE', 'PROCESSING')
+
+-- name: advance_task
+-- A stage finished and handed the task to the next one.
+UPDATE tasks SET current_stage = %(next_stage)s, updated_at = now()
+WHERE id = %(task_id)s AND status = 'PROCESSING'
+
+-- name: finish_task
+-- Terminal states only: COMPLETED, REJECTED or FAILED (with a code and message).
+UPDATE tasks
+SET status = %(status)s, error_code = %(error_code)s, error_message = %(error_message)s,
+    finished_at = now(), updated_at = now()
+WHERE id = %(task_id)s AND status NOT IN ('COMPLETED', 'FAILED', 'REJECTED')
+RETURNING id
+
+-- name: mark_task_flagged
+UPDATE tasks SET flagged = true, updated_at = now() WHERE id = %(task_id)s
+
+-- name: upsert_user
+INSERT INTO users (subject, email, display_name) VALUES (%(subject)s, %(email)s, %(display_name)s)
+ON CONFLICT (subject) DO UPDATE
+    SET email = COALESCE(EXCLUDED.email, users.email),
+        display_name = COALESCE(EXCLUDED.display_name, users.display_name)
+RETURNING id, subject, email, display_name
+
+-- name: insert_media
+INSERT INTO media (owner_id, object_key, filename, content_type, size_bytes, upload_id)
+VALUES (%(owner_id)s, %(object_key)s, %(filename)s, %(content_type)s, %(size_bytes)s, %(upload_id)s)
+RETURNING id, created_at
+
+-- name: get_owned_media_by_key
+SELECT id, owner_id, object_key, filename, content_type, size_bytes, upload_id, uploaded_at
+FROM media WHERE object_key = %(object_key)s AND owner_id = %(owner_id)s
+
+-- name: get_owned_media
+SELECT id, owner_id, object_key, filename, content_type, size_bytes, upload_id, uploaded_at
+FROM media WHERE id = %(media_id)s AND owner_id = %(owner_id)s
+
+-- name: confirm_upload
+UPDATE media SET size_bytes = %(size_bytes)s, content_type = %(content_type)s, uploaded_at = now(),
+    upload_id = NULL, updated_at = now()
+WHERE id = %(media_id)s
+
+-- name: insert_task
+INSERT INTO tasks (media_id, status, first_stage, options, trace_id)
+VALUES (%(media_id)s, 'PENDING', %(first_stage)s, %(options)s, %(trace_id)s)
+RETURNING id
+
+-- name: mark_task_queued
+UPDATE tasks SET status = 'UPLOAD_COMPLETE', current_stage = %(stage)s, updated_at = now()
+WHERE id = %(task_id)s AND status = 'PENDING'
+
+-- name: get_task_for_user
+-- A user sees their own tasks only; anyone else's id reads as missing.
+SELECT t.id, t.media_id, t.status, t.first_stage, t.current_stage, t.error_code, t.error_message, t.flagged,
+       t.created_at, t.updated_at, t.finished_at
+FROM tasks t JOIN media m ON m.id = t.media_id
+WHERE t.id = %(task_id)s AND m.owner_id = %(owner_id)s
+
+-- name: get_task
+SELECT t.id, t.media_id, t.status, t.first_stage, t.current_stage, t.error_code, t.error_message, t.flagged,
+       t.created_at, t.updated_at, t.finished_at
+FROM tasks t WHERE t.id = %(task_id)s
+
+-- name: stage_runs_for_task
+SELECT stage, state, attempt, started_at, finished_at FROM stage_runs WHERE task_id = %(task_id)s
+
+-- name: latest_progress_for_task
+SELECT DISTINCT ON (stage) stage, progress, detail, created_at
+FROM task_events WHERE task_id = %(task_id)s AND kind = 'progress'
+ORDER BY stage, id DESC
+
+-- name: events_for_task
+SELECT id, stage, kind, attempt, progress, detail, created_at
+FROM task_events WHERE task_id = %(task_id)s AND id > %(after_id)s ORDER BY id

@@ -1,0 +1,130 @@
+"""Typed settings, grouped by environment prefix, read once at start-up and passed down.
+
+Nothing here reads the environment at import time: call `load_settings()` in an entry point (the CLI, the
+gateway factory, a worker) and hand the result to whatever needs it. Stage services keep their own groups
+(`MODERATOR_`, `TRANSCRIBER_`, `SUMMARIZER_`) next to their engines.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Stage = Literal["moderate", "transcribe", "summarize"]
+STAGES: tuple[Stage, ...] = ("moderate", "transcribe", "summarize")
+
+
+def _group(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, env_file=None, extra="ignore", frozen=True)
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = _group("DB_")
+
+    url: SecretStr = Field(
+        SecretStr("postgresql://postgres@127.0.0.1:5432/vidpipe"),
+        description="libpq connection URL of the vidpipe database (holds the password, so it is secret).",
+    )
+    pool_min_size: int = Field(1, ge=0, description="Connections each process keeps open.")
+    pool_max_size: int = Field(8, ge=1, description="Most connections one process opens.")
+
+
+class AWSSettings(BaseSettings):
+    model_config = _group("AWS_")
+
+    region: str = Field("us-east-1", description="Region of the bucket and the queues.")
+    endpoint_url: str | None = Field(
+        None, description="S3/SQS endpoint override: moto or LocalStack on loopback; unset on AWS."
+    )
+    bucket: str = Field("vidpipe-media", description="Bucket for uploads and derived audio.")
+    queue_prefix: str = Field(
+        "vidpipe-", description="Queue names are <prefix><stage> with a dead-letter queue <prefix><stage>-dlq."
+    )
+
+
+class WorkerSettings(BaseSettings):
+    model_config = _group("WORKER_")
+
+    concurrency: int = Field(1, ge=1, description="Messages one worker process handles at once.")
+    prefetch: int = Field(0, ge=0, description="Received but not yet started messages to hold beyond concurrency.")
+    wait_time_s: int = Field(10, ge=0, le=20, description="SQS long-poll wait per ReceiveMessage.")
+    visibility_timeout_s: int = Field(
+        60, ge=5, le=43200, description="How long a received message stays hidden between heartbeats."
+    )
+    heartbeat_interval_s: float = Field(
+        0.0, ge=0, description="Seconds between visibility extensions; 0 means a third of the visibility timeout."
+    )
+    max_receive_count: int = Field(
+        4, ge=1, description="Deliveries before SQS moves a message to the DLQ (the queue's redrive policy)."
+    )
+    retry_base_delay_s: float = Field(5.0, ge=0, description="First back-off after a retryable failure.")
+    retry_max_delay_s: float = Field(300.0, ge=0, description="Longest back-off after a retryable failure.")
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, description="After SIGTERM, how long in-flight handlers may run before they are cancelled."
+    )
+    progress_min_interval_s: float = Field(
+        1.0, ge=0, description="Fewest seconds between two progress events of one stage (throttles NOTIFY)."
+    )
+    workdir: str | None = Field(None, description="Scratch directory for downloads; the system temp dir if unset.")
+
+
+class AuthSettings(BaseSettings):
+    model_config = _group("AUTH_")
+
+    jwt_secret: SecretStr | None = Field(
+        None, description="HS256 secret for locally minted tokens (embedded stack, tests). Unset in production."
+    )
+    jwks_url: str | None = Field(None, description="JWKS URL of a production identity provider (RS256), e.g. Cognito.")
+    issuer: str = Field("vidpipe-local", description="Expected `iss` claim.")
+    audience: str = Field("vidpipe", description="Expected `aud` claim.")
+    token_ttl_s: int = Field(12 * 3600, ge=60, description="Lifetime of tokens minted by `vidpipe token`.")
+
+
+class GatewaySettings(BaseSettings):
+    model_config = _group("GATEWAY_")
+
+    host: str = Field("127.0.0.1", description="Address the gateway binds.")
+    port: int = Field(8000, ge=0, le=65535, description="Port the gateway binds (0 picks a free one).")
+    public_url: str | None = Field(None, description="URL clients use to reach the gateway, if not host:port.")
+    max_upload_bytes: int = Field(5 * 1024**3, ge=1, description="Largest accepted upload.")
+    multipart_threshold_bytes: int = Field(
+        64 * 1024**2, ge=5 * 1024**2, description="Uploads at or above this size use S3 multipart."
+    )
+    multipart_part_bytes: int = Field(
+        32 * 1024**2, ge=5 * 1024**2, description="Part size of a multipart upload (S3's minimum is 5 MiB)."
+    )
+    presign_expiry_s: int = Field(900, ge=60, le=7 * 24 * 3600, description="Lifetime of presigned upload URLs.")
+    allowed_content_types: tuple[str, ...] = Field(
+        ("video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo", "video/mpeg"),
+        description="Content types an upload may declare.",
+    )
+
+
+class Settings(BaseSettings):
+    """Everything the shared platform needs; stage engines add their own groups."""
+
+    model_config = SettingsConfigDict(env_prefix="VIDPIPE_", extra="ignore", frozen=True)
+
+    environment: Literal["local", "test", "production"] = Field(
+        "local", description="Deployment flavour; `production` refuses locally minted tokens."
+    )
+    log_level: str = Field("INFO", description="structlog level name.")
+    log_format: Literal["json", "console"] = Field("json", description="JSON for machines, console for people.")
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    aws: AWSSettings = Field(default_factory=AWSSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+
+    def queue_name(self, stage: Stage) -> str:
+        return f"{self.aws.queue_prefix}{stage}"
+
+    def dlq_name(self, stage: Stage) -> str:
+        return f"{self.aws.queue_prefix}{stage}-dlq"
+
+
+def load_settings() -> Settings:
+    """Read the environment once. Call from entry points only."""
+    return Settings()

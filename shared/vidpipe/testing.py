@@ -1,0 +1,64 @@
+"""Helpers for tests and benchmarks that run against the real local services (not fakes)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from vidpipe.db.queries import queries
+
+
+async def create_task_row(
+    pool: AsyncConnectionPool[Any],
+    *,
+    subject: str = "tester",
+    object_key: str | None = None,
+    status: str = "UPLOAD_COMPLETE",
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """A user, a media and a task as the gateway would leave them after start-processing: (task, media)."""
+    async with pool.connection() as conn, conn.transaction():
+        user = await (
+            await conn.execute(queries.upsert_user, {"subject": subject, "email": None, "display_name": None})
+        ).fetchone()
+        assert user is not None
+        media = await (
+            await conn.execute(
+                queries.insert_media,
+                {
+                    "owner_id": user["id"],
+                    "object_key": object_key or f"uploads/{user['id']}/{uuid.uuid4()}/video.mp4",
+                    "filename": "video.mp4",
+                    "content_type": "video/mp4",
+                    "size_bytes": 1,
+                    "upload_id": None,
+                },
+            )
+        ).fetchone()
+        assert media is not None
+        task = await (
+            await conn.execute(
+                queries.insert_task,
+                {"media_id": media["id"], "first_stage": "moderate", "options": Jsonb({}), "trace_id": "test"},
+            )
+        ).fetchone()
+        assert task is not None
+        await conn.execute(
+            "UPDATE tasks SET status = %(status)s WHERE id = %(id)s", {"status": status, "id": task["id"]}
+        )
+        return task["id"], media["id"]
+
+
+async def task_row(pool: AsyncConnectionPool[Any], task_id: uuid.UUID) -> dict[str, Any]:
+    async with pool.connection() as conn:
+        row = await (await conn.execute(queries.get_task, {"task_id": task_id})).fetchone()
+        assert row is not None
+        return dict(row)
+
+
+async def task_events(pool: AsyncConnectionPool[Any], task_id: uuid.UUID) -> list[dict[str, Any]]:
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(queries.events_for_task, {"task_id": task_id, "after_id": 0})).fetchall()
+        return [dict(r) for r in rows]

@@ -1,0 +1,88 @@
+"""Session-wide real services: one PostgreSQL cluster and one moto SQS+S3 server on loopback.
+
+Each test that asks for `settings` gets a fresh, migrated database and its own queue prefix and bucket, so
+tests never see each other's rows or messages.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from vidpipe.db.migrate import apply_migrations
+from vidpipe.db.pool import open_pool
+from vidpipe.localinfra import MotoServer, PostgresCluster
+from vidpipe.provision import provision
+from vidpipe.settings import AWSSettings, DatabaseSettings, Settings, WorkerSettings
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_audio() -> Path:
+    return SHARED_DATA / "audio"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    # Not under pytest's tmp dir: that is private to root and the server runs as `postgres`.
+    root = Path(tempfile.mkdtemp(prefix="vidpipe-test-pg-"))
+    cluster = PostgresCluster(root=root)
+    cluster.start()
+    yield cluster
+    cluster.stop(mode="immediate")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log")
+    server.start()
+    # Dummy credentials: moto accepts any, and nothing must ever reach a real AWS account from a test.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database_url(postgres: PostgresCluster) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = postgres.create_database(name)
+    apply_migrations(url)
+    yield url
+    postgres.drop_database(name)
+
+
+def make_settings(database_url: str, moto: MotoServer, **worker: Any) -> Settings:
+    suffix = uuid.uuid4().hex[:8]
+    return Settings(
+        environment="test",
+        db=DatabaseSettings(url=database_url, pool_max_size=4),
+        aws=AWSSettings(endpoint_url=moto.url, bucket=f"test-{suffix}", queue_prefix=f"t{suffix}-"),
+        worker=WorkerSettings(
+            **{"wait_time_s": 1, "visibility_timeout_s": 30, "retry_base_delay_s": 0, "shutdown_grace_s": 5} | worker
+        ),
+    )
+
+
+@pytest.fixture
+def settings(database_url: str, moto: MotoServer) -> Settings:
+    settings = make_settings(database_url, moto)
+    provision(settings)
+    return settings
+
+
+@pytest.fixture
+async def pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    pool = await open_pool(settings.db)
+    yield pool
+    await pool.close()
