@@ -23,7 +23,6 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +46,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("vidpipe.consumer")
 
-_next_message_decoder = msgspec.json.Decoder(StageMessage)  # type: ignore[arg-type]
+_next_message_decoder = msgspec.json.Decoder(StageMessage)
 
 
 @dataclass(frozen=True)
@@ -204,7 +203,9 @@ class Consumer:
         if claim.result is ClaimResult.ALREADY_COMPLETED:
             log.info("duplicate_delivery", pending_handoff=claim.pending_next_message is not None)
             if claim.pending_next_message is not None:
-                await self._hand_off(message, _next_message_decoder.decode(msgspec.json.encode(claim.pending_next_message)))
+                await self._hand_off(
+                    message, _next_message_decoder.decode(msgspec.json.encode(claim.pending_next_message))
+                )
             await self._delete(delivery)
             return
         if claim.result is ClaimResult.NOT_RUNNABLE:
@@ -256,27 +257,31 @@ class Consumer:
         )
 
     async def _commit_and_hand_off(
-        self, message: StageMessage, delivery: Delivery, claim_token: uuid.UUID, outcome: StageOutcome, took_s: float
+        self,
+        message: StageMessage,
+        delivery: Delivery,
+        claim_token: uuid.UUID,
+        outcome: StageOutcome,
+        took_s: float,
     ) -> None:
         next_json = msgspec.json.decode(encode_message(outcome.next_message)) if outcome.next_message else None
         detail = {**outcome.detail, "seconds": round(took_s, 3)}
-        async with self.pool.connection() as conn:
-            async with conn.transaction() as tx:
-                if outcome.persist is not None:
-                    await outcome.persist(conn)
-                committed = await taskstate.complete_stage(
-                    conn,
-                    message.task_id,
-                    self.stage,
-                    claim_token,
-                    next_message_json=next_json,
-                    final_status=outcome.final_status,
-                    detail=detail,
-                )
-                if not committed:
-                    # Our claim went stale and another delivery took it over: its results win.
-                    log.warning("claim_lost_results_discarded")
-                    raise tx.Rollback()
+        async with self.pool.connection() as conn, conn.transaction() as tx:
+            if outcome.persist is not None:
+                await outcome.persist(conn)
+            committed = await taskstate.complete_stage(
+                conn,
+                message.task_id,
+                self.stage,
+                claim_token,
+                next_message_json=next_json,
+                final_status=outcome.final_status,
+                detail=detail,
+            )
+            if not committed:
+                # Our claim went stale and another delivery took it over: its results win.
+                log.warning("claim_lost_results_discarded")
+                raise tx.Rollback()
         if not committed:
             return
         log.info("stage_completed", seconds=round(took_s, 3), final_status=outcome.final_status)
@@ -295,7 +300,12 @@ class Consumer:
         await self._delete(delivery)
 
     async def _retry_or_give_up(
-        self, message: StageMessage, delivery: Delivery, claim_token: uuid.UUID, attempt: int, error: Exception
+        self,
+        message: StageMessage,
+        delivery: Delivery,
+        claim_token: uuid.UUID,
+        attempt: int,
+        error: Exception,
     ) -> None:
         code = error.code if isinstance(error, StageError) else type(error).__name__
         reason = error.message if isinstance(error, StageError) else str(error) or repr(error)
@@ -351,7 +361,11 @@ class Consumer:
         task_id = salvage_task_id(delivery.body)
         if task_id is not None:
             await taskstate.fail_task(
-                self.pool, task_id, self.stage, code="poison_message", message=f"unreadable {self.stage} message"
+                self.pool,
+                task_id,
+                self.stage,
+                code="poison_message",
+                message=f"unreadable {self.stage} message",
             )
         await self.sqs.send_message(
             QueueUrl=self.queues.dead_letter[self.stage],
@@ -382,7 +396,7 @@ class Consumer:
 
 
 def _delivery(message: MessageTypeDef) -> Delivery:
-    attributes: Mapping[str, str] = message.get("Attributes", {})
+    attributes = message.get("Attributes", {})
     return Delivery(
         body=message["Body"],
         receipt_handle=message["ReceiptHandle"],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -15,7 +16,7 @@ import structlog
 _SECRET_KEYS = frozenset({"password", "secret", "token", "authorization", "jwt_secret", "url_with_password"})
 
 
-def _drop_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _drop_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Last line of defence: a value logged under a secret-looking key is masked, never written."""
     for key in event.keys() & _SECRET_KEYS:
         event[key] = "***"

@@ -34,19 +34,19 @@ class _StageMessage(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind")
     options: JobOptions = JobOptions()
 
 
-class ModerateRequest(_StageMessage, tag="moderate"):
+class ModerateRequest(_StageMessage, frozen=True, kw_only=True, tag="moderate"):
     """Gateway → moderator: the uploaded video is at `video_key`."""
 
     video_key: str
 
 
-class TranscribeRequest(_StageMessage, tag="transcribe"):
+class TranscribeRequest(_StageMessage, frozen=True, kw_only=True, tag="transcribe"):
     """Moderator → transcriber: 16 kHz mono audio extracted from the video is at `audio_key`."""
 
     audio_key: str
 
 
-class SummarizeRequest(_StageMessage, tag="summarize"):
+class SummarizeRequest(_StageMessage, frozen=True, kw_only=True, tag="summarize"):
     """Transcriber → summarizer (or the gateway on a re-run): the transcript is in Postgres."""
 
     transcript_id: uuid.UUID
@@ -79,7 +79,8 @@ def encode_message(message: StageMessage) -> str:
 
 def decode_message(body: str | bytes) -> StageMessage:
     """Decode an SQS body; raises msgspec.ValidationError / DecodeError for a poison message."""
-    return _decoder.decode(body)
+    message: StageMessage = _decoder.decode(body)
+    return message
 
 
 def salvage_task_id(body: str | bytes) -> uuid.UUID | None:

@@ -40,7 +40,8 @@ class AWSSettings(BaseSettings):
     )
     bucket: str = Field("vidpipe-media", description="Bucket for uploads and derived audio.")
     queue_prefix: str = Field(
-        "vidpipe-", description="Queue names are <prefix><stage> with a dead-letter queue <prefix><stage>-dlq."
+        "vidpipe-",
+        description="Queue names are <prefix><stage> with a dead-letter queue <prefix><stage>-dlq.",
     )
 
 
@@ -54,7 +55,9 @@ class WorkerSettings(BaseSettings):
         60, ge=5, le=43200, description="How long a received message stays hidden between heartbeats."
     )
     heartbeat_interval_s: float = Field(
-        0.0, ge=0, description="Seconds between visibility extensions; 0 means a third of the visibility timeout."
+        0.0,
+        ge=0,
+        description="Seconds between visibility extensions; 0 means a third of the visibility timeout.",
     )
     max_receive_count: int = Field(
         4, ge=1, description="Deliveries before SQS moves a message to the DLQ (the queue's redrive policy)."
@@ -62,7 +65,9 @@ class WorkerSettings(BaseSettings):
     retry_base_delay_s: float = Field(5.0, ge=0, description="First back-off after a retryable failure.")
     retry_max_delay_s: float = Field(300.0, ge=0, description="Longest back-off after a retryable failure.")
     shutdown_grace_s: float = Field(
-        30.0, ge=0, description="After SIGTERM, how long in-flight handlers may run before they are cancelled."
+        30.0,
+        ge=0,
+        description="After SIGTERM, how long in-flight handlers may run before they are cancelled.",
     )
     progress_min_interval_s: float = Field(
         1.0, ge=0, description="Fewest seconds between two progress events of one stage (throttles NOTIFY)."
@@ -74,7 +79,8 @@ class AuthSettings(BaseSettings):
     model_config = _group("AUTH_")
 
     jwt_secret: SecretStr | None = Field(
-        None, description="HS256 secret for locally minted tokens (embedded stack, tests). Unset in production."
+        None,
+        description="HS256 secret for locally minted tokens (embedded stack, tests). Unset in production.",
     )
     jwks_url: str | None = Field(None, description="JWKS URL of a production identity provider (RS256), e.g. Cognito.")
     issuer: str = Field("vidpipe-local", description="Expected `iss` claim.")

@@ -81,7 +81,12 @@ async def claim_stage(
             row = await (
                 await conn.execute(
                     queries.claim_stage,
-                    {"task_id": task_id, "stage": stage, "claim_token": claim_token, "stale_after_s": stale_after_s},
+                    {
+                        "task_id": task_id,
+                        "stage": stage,
+                        "claim_token": claim_token,
+                        "stale_after_s": stale_after_s,
+                    },
                 )
             ).fetchone()
         if row is None:
@@ -211,7 +216,12 @@ async def fail_task(
         finished = await (
             await conn.execute(
                 queries.finish_task,
-                {"task_id": task_id, "status": TaskStatus.FAILED.value, "error_code": code, "error_message": message},
+                {
+                    "task_id": task_id,
+                    "status": TaskStatus.FAILED.value,
+                    "error_code": code,
+                    "error_message": message,
+                },
             )
         ).fetchone()
         if finished is None:

@@ -28,6 +28,7 @@ async def create_task_row(
             await conn.execute(
                 queries.insert_media,
                 {
+                    "id": uuid.uuid4(),
                     "owner_id": user["id"],
                     "object_key": object_key or f"uploads/{user['id']}/{uuid.uuid4()}/video.mp4",
                     "filename": "video.mp4",
@@ -41,7 +42,12 @@ async def create_task_row(
         task = await (
             await conn.execute(
                 queries.insert_task,
-                {"media_id": media["id"], "first_stage": "moderate", "options": Jsonb({}), "trace_id": "test"},
+                {
+                    "media_id": media["id"],
+                    "first_stage": "moderate",
+                    "options": Jsonb({}),
+                    "trace_id": "test",
+                },
             )
         ).fetchone()
         assert task is not None

@@ -53,7 +53,13 @@ async def run_worker(stage: Stage, settings: Settings, *, stop: asyncio.Event | 
         sqs = await stack.enter_async_context(open_sqs(settings.aws))
         queues = await resolve_queue_urls(sqs, settings)
         consumer = Consumer(
-            stage=stage, handler=handler, settings=settings, pool=pool, storage=storage, sqs=sqs, queues=queues
+            stage=stage,
+            handler=handler,
+            settings=settings,
+            pool=pool,
+            storage=storage,
+            sqs=sqs,
+            queues=queues,
         )
         log.info("worker_ready")
         await consumer.run(stop)

@@ -93,6 +93,6 @@ async def harness(settings: Settings, pool: AsyncConnectionPool[Any]) -> AsyncIt
         queues = await resolve_queue_urls(sqs, settings)
         h = Harness(settings=settings, pool=pool, sqs=sqs, storage=storage, queues=queues)
         yield h
-        for stop, task, _ in h.running:
+        for stop, _, _ in h.running:
             stop.set()
         await asyncio.gather(*(task for _, task, _ in h.running), return_exceptions=True)

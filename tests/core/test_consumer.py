@@ -19,7 +19,10 @@ from .conftest import Harness, wait_until
 
 def transcribe_next(message: ModerateRequest) -> TranscribeRequest:
     return TranscribeRequest(
-        task_id=message.task_id, media_id=message.media_id, trace_id=message.trace_id, audio_key="audio/x.flac"
+        task_id=message.task_id,
+        media_id=message.media_id,
+        trace_id=message.trace_id,
+        audio_key="audio/x.flac",
     )
 
 
@@ -29,7 +32,9 @@ async def stored_results(harness: Harness, task_id: Any) -> list[dict[str, Any]]
         return list(await cursor.fetchall())
 
 
-def persist_result(message: ModerateRequest, observed: list[tuple[int, int]] | None = None, harness: Harness | None = None):
+def persist_result(
+    message: ModerateRequest, observed: list[tuple[int, int]] | None = None, harness: Harness | None = None
+):
     async def persist(conn: AsyncConnection[Any]) -> None:
         if observed is not None and harness is not None:
             # While the results are being written, the delivery must still be in the queue (in flight).
@@ -42,7 +47,9 @@ def persist_result(message: ModerateRequest, observed: list[tuple[int, int]] | N
     return persist
 
 
-async def test_delivery_is_deleted_only_after_results_commit_and_next_message_is_sent(harness: Harness) -> None:
+async def test_delivery_is_deleted_only_after_results_commit_and_next_message_is_sent(
+    harness: Harness,
+) -> None:
     # Given a handler that stores a result and hands over to the transcriber
     observed: list[tuple[int, int]] = []
 
@@ -222,7 +229,11 @@ async def test_duplicate_delivery_repairs_a_hand_off_lost_in_a_crash(harness: Ha
 
 async def test_heartbeat_keeps_a_long_job_invisible_past_the_visibility_timeout(harness: Harness) -> None:
     settings = harness.settings.model_copy(
-        update={"worker": harness.settings.worker.model_copy(update={"visibility_timeout_s": 2, "heartbeat_interval_s": 0.5})}
+        update={
+            "worker": harness.settings.worker.model_copy(
+                update={"visibility_timeout_s": 2, "heartbeat_interval_s": 0.5}
+            )
+        }
     )
     calls: list[int] = []
     release = asyncio.Event()
@@ -247,7 +258,9 @@ async def test_heartbeat_keeps_a_long_job_invisible_past_the_visibility_timeout(
     assert await harness.queue_depth(harness.queues.main["moderate"]) == (0, 0)
 
 
-async def test_stop_lets_the_running_handler_finish_and_releases_prefetched_messages(harness: Harness) -> None:
+async def test_stop_lets_the_running_handler_finish_and_releases_prefetched_messages(
+    harness: Harness,
+) -> None:
     settings = harness.settings.model_copy(
         update={"worker": harness.settings.worker.model_copy(update={"concurrency": 1, "prefetch": 2})}
     )
@@ -287,7 +300,7 @@ async def test_poison_message_goes_to_the_dlq_and_fails_its_task(harness: Harnes
         raise AssertionError("a poison message must never reach the handler")
 
     message = await harness.new_task()
-    garbled = '{"kind": "moderate", "task_id": "%s", "video_key": 42}' % message.task_id
+    garbled = f'{{"kind": "moderate", "task_id": "{message.task_id}", "video_key": 42}}'
     await harness.send(garbled)
     await harness.send("not json at all")
     consumer = harness.consumer(handler)
@@ -320,6 +333,10 @@ async def test_progress_events_are_recorded_and_notified(harness: Harness, setti
         async for note in listener.notifies(timeout=1):
             notified.append(note.payload)
     events = await task_events(harness.pool, message.task_id)
-    assert [(e["kind"], e["progress"]) for e in events] == [("started", None), ("progress", 0.5), ("completed", 1.0)]
+    assert [(e["kind"], e["progress"]) for e in events] == [
+        ("started", None),
+        ("progress", 0.5),
+        ("completed", 1.0),
+    ]
     assert events[1]["detail"] == {"detail": "half way"}
     assert len(notified) == 3 and all(str(message.task_id) in n for n in notified)

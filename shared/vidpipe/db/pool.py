@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
-
-import msgspec
 
 from vidpipe.settings import DatabaseSettings
 
@@ -20,7 +19,7 @@ set_json_loads(msgspec.json.decode)
 
 
 async def _configure(conn: AsyncConnection[Any]) -> None:
-    conn.row_factory = dict_row  # type: ignore[assignment]
+    conn.row_factory = dict_row
 
 
 async def open_pool(settings: DatabaseSettings, *, name: str = "vidpipe") -> AsyncConnectionPool[Any]:

@@ -85,8 +85,8 @@ ON CONFLICT (subject) DO UPDATE
 RETURNING id, subject, email, display_name
 
 -- name: insert_media
-INSERT INTO media (owner_id, object_key, filename, content_type, size_bytes, upload_id)
-VALUES (%(owner_id)s, %(object_key)s, %(filename)s, %(content_type)s, %(size_bytes)s, %(upload_id)s)
+INSERT INTO media (id, owner_id, object_key, filename, content_type, size_bytes, upload_id)
+VALUES (%(id)s, %(owner_id)s, %(object_key)s, %(filename)s, %(content_type)s, %(size_bytes)s, %(upload_id)s)
 RETURNING id, created_at
 
 -- name: get_owned_media_by_key
@@ -134,3 +134,47 @@ ORDER BY stage, id DESC
 -- name: events_for_task
 SELECT id, stage, kind, attempt, progress, detail, created_at
 FROM task_events WHERE task_id = %(task_id)s AND id > %(after_id)s ORDER BY id
+
+-- name: get_user_by_subject
+SELECT id, subject, email, display_name FROM users WHERE subject = %(subject)s
+
+-- name: latest_task_for_media
+SELECT id, status, current_stage, error_code, error_message, flagged, created_at, finished_at
+FROM tasks WHERE media_id = %(media_id)s ORDER BY created_at DESC LIMIT 1
+
+-- name: live_task_for_media
+SELECT id FROM tasks WHERE media_id = %(media_id)s AND status IN ('PENDING', 'UPLOAD_COMPLETE', 'PROCESSING')
+
+-- name: moderation_for_media
+SELECT verdict, reason, frames_scanned, findings, model, created_at
+FROM moderation_results WHERE media_id = %(media_id)s ORDER BY created_at DESC LIMIT 1
+
+-- name: latest_transcript_for_media
+SELECT id, task_id, language, language_probability, duration_s, engine, model, created_at
+FROM transcripts WHERE media_id = %(media_id)s ORDER BY created_at DESC LIMIT 1
+
+-- name: transcript_by_id
+SELECT id, task_id, media_id, language, language_probability, duration_s, engine, model, created_at
+FROM transcripts WHERE id = %(transcript_id)s
+
+-- name: speakers_for_transcript
+SELECT label, display_name FROM transcript_speakers WHERE transcript_id = %(transcript_id)s ORDER BY label
+
+-- name: segments_for_transcript
+SELECT idx, start_s, end_s, speaker, text, original_text
+FROM transcript_segments WHERE transcript_id = %(transcript_id)s ORDER BY idx
+
+-- name: words_for_transcript
+SELECT idx, segment_idx, start_s, end_s, word, probability, speaker
+FROM transcript_words WHERE transcript_id = %(transcript_id)s ORDER BY idx
+
+-- name: latest_summary_for_transcript
+SELECT id, title, summary, keywords, chapters, model, created_at
+FROM summaries WHERE transcript_id = %(transcript_id)s ORDER BY created_at DESC LIMIT 1
+
+-- name: get_owned_media_summary
+SELECT id, filename, content_type, size_bytes, duration_s, visibility, created_at
+FROM media WHERE id = %(media_id)s AND owner_id = %(owner_id)s
+
+-- name: delete_media
+DELETE FROM media WHERE id = %(media_id)s

@@ -1,0 +1,39 @@
+# vidpipe — `make help` lists the targets.
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-done
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint typecheck unit bench dev clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt $(wildcard requirements/*.txt) scripts/setup.sh
+	scripts/setup.sh
+	touch $@
+
+setup: $(STAMP) ## Install everything into .venv (idempotent)
+
+demo: setup ## Set up, then run the sample video through every stage on the embedded stack
+	$(BIN)/vidpipe demo
+
+test: setup lint typecheck ## Set up, lint, type-check and run every test tier
+	$(BIN)/pytest
+
+lint: setup ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup ## mypy (strict) over every package
+	$(BIN)/mypy shared/vidpipe services/gateway/vidpipe_gateway services/moderator/vidpipe_moderator \
+		services/transcriber/vidpipe_transcriber services/summarizer/vidpipe_summarizer
+
+bench: setup ## Run the benchmarks (numbers printed and written to bench/results/)
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+dev: setup ## Start the embedded stack until Ctrl-C
+	$(BIN)/vidpipe dev
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .vidpipe .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,117 @@
+"""Assemble a media's full result (task status, moderation, transcript, summary) from named queries."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from vidpipe.db.queries import queries
+from vidpipe_gateway.schemas import (
+    Chapter,
+    MediaResponse,
+    ModerationBody,
+    Segment,
+    Speaker,
+    SummaryBody,
+    TranscriptBody,
+    Word,
+)
+from vidpipe_gateway.status import task_status
+
+
+async def _one(conn: AsyncConnection[Any], query: Any, params: dict[str, Any]) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = await (await conn.execute(query, params)).fetchone()
+    return row
+
+
+async def transcript_body(conn: AsyncConnection[Any], transcript: dict[str, Any]) -> TranscriptBody:
+    params = {"transcript_id": transcript["id"]}
+    speakers = await (await conn.execute(queries.speakers_for_transcript, params)).fetchall()
+    segments = await (await conn.execute(queries.segments_for_transcript, params)).fetchall()
+    words = await (await conn.execute(queries.words_for_transcript, params)).fetchall()
+    words_by_segment: dict[int, list[Word]] = {}
+    for w in words:
+        words_by_segment.setdefault(w["segment_idx"], []).append(
+            Word(
+                start=w["start_s"],
+                end=w["end_s"],
+                word=w["word"],
+                speaker=w["speaker"],
+                probability=w["probability"],
+            )
+        )
+    return TranscriptBody(
+        id=transcript["id"],
+        language=transcript["language"],
+        duration_s=transcript["duration_s"],
+        engine=transcript["engine"],
+        model=transcript["model"],
+        speakers=[Speaker(label=s["label"], name=s["display_name"]) for s in speakers],
+        segments=[
+            Segment(
+                idx=s["idx"],
+                start=s["start_s"],
+                end=s["end_s"],
+                speaker=s["speaker"],
+                text=s["text"],
+                edited=s["text"] != s["original_text"],
+                words=words_by_segment.get(s["idx"], []),
+            )
+            for s in segments
+        ],
+    )
+
+
+async def media_response(conn: AsyncConnection[Any], media_id: uuid.UUID, owner_id: uuid.UUID) -> MediaResponse | None:
+    media = await _one(
+        conn,
+        queries.get_owned_media_summary,
+        {"media_id": media_id, "owner_id": owner_id},
+    )
+    if media is None:
+        return None
+    params = {"media_id": media_id}
+    task = await _one(conn, queries.latest_task_for_media, params)
+    status = None
+    if task is not None:
+        full = await _one(conn, queries.get_task, {"task_id": task["id"]})
+        assert full is not None
+        status = await task_status(conn, full)
+    moderation = await _one(conn, queries.moderation_for_media, params)
+    transcript = await _one(conn, queries.latest_transcript_for_media, params)
+    summary = (
+        await _one(conn, queries.latest_summary_for_transcript, {"transcript_id": transcript["id"]})
+        if transcript
+        else None
+    )
+    return MediaResponse(
+        id=media["id"],
+        filename=media["filename"],
+        content_type=media["content_type"],
+        size_bytes=media["size_bytes"],
+        duration_s=media["duration_s"],
+        visibility=media["visibility"],
+        created_at=media["created_at"],
+        task=status,
+        moderation=ModerationBody(
+            verdict=moderation["verdict"],
+            reason=moderation["reason"],
+            frames_scanned=moderation["frames_scanned"],
+            findings=moderation["findings"],
+            model=moderation["model"],
+        )
+        if moderation
+        else None,
+        transcript=await transcript_body(conn, transcript) if transcript else None,
+        summary=SummaryBody(
+            title=summary["title"],
+            summary=summary["summary"],
+            keywords=list(summary["keywords"]),
+            chapters=[Chapter(start_s=c["start_s"], title=c["title"]) for c in summary["chapters"]],
+            model=summary["model"],
+        )
+        if summary
+        else None,
+    )

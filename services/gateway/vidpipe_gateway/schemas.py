@@ -1,0 +1,165 @@
+"""Request and response bodies of the gateway API (msgspec Structs: validated on the way in, fast out)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Filename = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+ContentType = Annotated[str, msgspec.Meta(min_length=3, max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$")]
+Language = Annotated[str, msgspec.Meta(min_length=2, max_length=8, pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
+SpeakerCount = Annotated[int, msgspec.Meta(ge=1, le=32)]
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    code: str
+    message: str
+
+
+class UploadUrlRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    filename: Filename
+    content_type: ContentType
+    size: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class UploadPart(msgspec.Struct, frozen=True):
+    part_number: int
+    url: str
+
+
+class UploadUrlResponse(msgspec.Struct, frozen=True):
+    media_id: uuid.UUID
+    object_key: str
+    method: Literal["PUT", "MULTIPART"]
+    expires_at: datetime
+    url: str | None = None  # single PUT
+    headers: dict[str, str] = {}
+    upload_id: str | None = None  # multipart
+    part_size: int | None = None
+    parts: list[UploadPart] = []
+
+
+class CompletedPartBody(msgspec.Struct, frozen=True):
+    part_number: Annotated[int, msgspec.Meta(ge=1, le=10000)]
+    etag: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class CompleteUploadRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    object_key: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    upload_id: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    parts: Annotated[list[CompletedPartBody], msgspec.Meta(min_length=1, max_length=10000)]
+
+
+class AbortUploadRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    object_key: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    upload_id: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class StartProcessingRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    object_key: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    language: Language | None = None
+    min_speakers: SpeakerCount | None = None
+    max_speakers: SpeakerCount | None = None
+    hotwords: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+
+
+class StartProcessingResponse(msgspec.Struct, frozen=True):
+    task_id: uuid.UUID
+    media_id: uuid.UUID
+    status: str
+
+
+class StageStatus(msgspec.Struct, frozen=True):
+    stage: str
+    state: Literal["waiting", "running", "retrying", "completed", "failed"]
+    attempts: int
+    progress: float
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    seconds: float | None = None
+    detail: str | None = None
+
+
+class TaskStatusResponse(msgspec.Struct, frozen=True):
+    task_id: uuid.UUID
+    media_id: uuid.UUID
+    status: str
+    current_stage: str | None
+    progress_percent: float
+    stages: list[StageStatus]
+    flagged: bool
+    error: ErrorBody | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class Word(msgspec.Struct, frozen=True):
+    start: float
+    end: float
+    word: str
+    speaker: str | None
+    probability: float | None
+
+
+class Segment(msgspec.Struct, frozen=True):
+    idx: int
+    start: float
+    end: float
+    speaker: str | None
+    text: str
+    edited: bool
+    words: list[Word]
+
+
+class Speaker(msgspec.Struct, frozen=True):
+    label: str
+    name: str | None
+
+
+class TranscriptBody(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    language: str | None
+    duration_s: float | None
+    engine: str
+    model: str
+    speakers: list[Speaker]
+    segments: list[Segment]
+
+
+class Chapter(msgspec.Struct, frozen=True):
+    start_s: float
+    title: str
+
+
+class SummaryBody(msgspec.Struct, frozen=True):
+    title: str | None
+    summary: str
+    keywords: list[str]
+    chapters: list[Chapter]
+    model: str
+
+
+class ModerationBody(msgspec.Struct, frozen=True):
+    verdict: str
+    reason: str | None
+    frames_scanned: int
+    findings: list[dict[str, Any]]
+    model: str
+
+
+class MediaResponse(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size_bytes: int | None
+    duration_s: float | None
+    visibility: str
+    created_at: datetime
+    task: TaskStatusResponse | None
+    moderation: ModerationBody | None
+    transcript: TranscriptBody | None
+    summary: SummaryBody | None
