@@ -75,12 +75,15 @@ class DevStack:
         self._moto.start()
         self.gateway_port = self.gateway_port or free_port()
         secret = secrets.token_urlsafe(32)
+        # moto accepts any credentials; dummy ones keep boto from searching for (and using) real ones.
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
         self.env = {
             **os.environ,
             "DB_URL": database_url,
             "AWS_ENDPOINT_URL": self._moto.url,
-            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
-            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+            "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
             "AUTH_JWT_SECRET": secret,
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.gateway_port),

@@ -178,3 +178,42 @@ FROM media WHERE id = %(media_id)s AND owner_id = %(owner_id)s
 
 -- name: delete_media
 DELETE FROM media WHERE id = %(media_id)s
+
+-- name: upsert_moderation_result
+INSERT INTO moderation_results (task_id, media_id, verdict, reason, frames_scanned, findings, model)
+VALUES (%(task_id)s, %(media_id)s, %(verdict)s, %(reason)s, %(frames_scanned)s, %(findings)s, %(model)s)
+ON CONFLICT (task_id) DO UPDATE
+    SET verdict = EXCLUDED.verdict, reason = EXCLUDED.reason, frames_scanned = EXCLUDED.frames_scanned,
+        findings = EXCLUDED.findings, model = EXCLUDED.model, created_at = now()
+
+-- name: record_media_probe
+UPDATE media SET duration_s = %(duration_s)s, probe = %(probe)s, audio_key = COALESCE(%(audio_key)s, audio_key),
+    updated_at = now()
+WHERE id = %(media_id)s
+
+-- name: delete_transcript_for_task
+DELETE FROM transcripts WHERE task_id = %(task_id)s
+
+-- name: insert_transcript
+INSERT INTO transcripts (id, task_id, media_id, language, language_probability, duration_s, engine, model)
+VALUES (%(id)s, %(task_id)s, %(media_id)s, %(language)s, %(language_probability)s, %(duration_s)s, %(engine)s,
+        %(model)s)
+
+-- name: insert_speaker
+INSERT INTO transcript_speakers (transcript_id, label) VALUES (%(transcript_id)s, %(label)s)
+
+-- name: insert_segment
+INSERT INTO transcript_segments (transcript_id, idx, start_s, end_s, speaker, text, original_text)
+VALUES (%(transcript_id)s, %(idx)s, %(start_s)s, %(end_s)s, %(speaker)s, %(text)s, %(text)s)
+
+-- name: insert_word
+INSERT INTO transcript_words (transcript_id, idx, segment_idx, start_s, end_s, word, probability, speaker)
+VALUES (%(transcript_id)s, %(idx)s, %(segment_idx)s, %(start_s)s, %(end_s)s, %(word)s, %(probability)s,
+        %(speaker)s)
+
+-- name: insert_summary
+INSERT INTO summaries (transcript_id, task_id, title, summary, keywords, chapters, model)
+VALUES (%(transcript_id)s, %(task_id)s, %(title)s, %(summary)s, %(keywords)s, %(chapters)s, %(model)s)
+ON CONFLICT (task_id) DO UPDATE
+    SET title = EXCLUDED.title, summary = EXCLUDED.summary, keywords = EXCLUDED.keywords,
+        chapters = EXCLUDED.chapters, model = EXCLUDED.model, created_at = now()
