@@ -1,0 +1,102 @@
+"""The moderate stage on the queue: validate and scan the upload, store the verdict, hand audio on.
+
+The video is read straight from storage through a presigned URL (FFmpeg streams it with range requests), so a
+worker never needs disk for the whole upload; only the small 16 kHz FLAC is written locally, then uploaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from vidpipe.db.queries import queries
+from vidpipe.errors import PermanentError
+from vidpipe.messages import ModerateRequest, TranscribeRequest
+from vidpipe.settings import Settings
+from vidpipe.stage import Handler, StageContext, StageOutcome, TaskStatus
+from vidpipe_moderator.engine import Moderator, load_moderator
+from vidpipe_moderator.results import ModerationReport
+from vidpipe_moderator.settings import ModeratorSettings
+
+
+def audio_key(message: ModerateRequest) -> str:
+    return f"media/{message.media_id}/audio/{message.task_id}.flac"
+
+
+def _persist(message: ModerateRequest, report: ModerationReport, stored_audio_key: str | None) -> Any:
+    async def persist(conn: AsyncConnection[Any]) -> None:
+        await conn.execute(
+            queries.upsert_moderation_result,
+            {
+                "task_id": message.task_id,
+                "media_id": message.media_id,
+                "verdict": report.verdict,
+                "reason": report.reason,
+                "frames_scanned": report.frames_scanned,
+                "findings": Jsonb(msgspec.to_builtins(report.findings)),
+                "model": report.detector,
+            },
+        )
+        await conn.execute(
+            queries.record_media_probe,
+            {
+                "media_id": message.media_id,
+                "duration_s": report.media.duration_s,
+                "probe": Jsonb(msgspec.to_builtins(report.media)),
+                "audio_key": stored_audio_key,
+            },
+        )
+        if report.verdict == "flagged":
+            await conn.execute(queries.mark_task_flagged, {"task_id": message.task_id})
+
+    return persist
+
+
+def make_handler(moderator: Moderator) -> Handler[ModerateRequest]:
+    async def handle(message: ModerateRequest, ctx: StageContext) -> StageOutcome:
+        head = await ctx.storage.head(message.video_key)
+        if head is None:
+            raise PermanentError("object_missing", "the uploaded video is no longer in storage")
+        if head.size == 0:
+            raise PermanentError("empty_file", "the uploaded file is empty (0 bytes)")
+        source = await ctx.storage.presigned_get(message.video_key, expires_s=6 * 3600)
+        audio_path = ctx.workdir / "audio.flac"
+        report = await ctx.run_blocking(
+            moderator.moderate, source, audio_out=audio_path, progress=ctx.progress_from_thread()
+        )
+        detail = {"verdict": report.verdict, "frames_scanned": report.frames_scanned}
+        if report.verdict == "rejected":
+            return StageOutcome(
+                persist=_persist(message, report, None),
+                final_status=TaskStatus.REJECTED,
+                detail={**detail, "code": "rejected_by_moderation", "reason": report.reason},
+            )
+        if report.audio is None:  # the engine always extracts audio for a video it accepts
+            raise PermanentError("no_audio_stream", "the video has no audio to transcribe")
+        key = audio_key(message)
+        await ctx.storage.upload_file(audio_path, key, "audio/flac")
+        return StageOutcome(
+            persist=_persist(message, report, key),
+            next_message=TranscribeRequest(
+                task_id=message.task_id,
+                media_id=message.media_id,
+                trace_id=message.trace_id,
+                options=message.options,
+                audio_key=key,
+            ),
+            detail=detail,
+        )
+
+    return handle
+
+
+@contextlib.asynccontextmanager
+async def moderation_handler(settings: Settings) -> AsyncIterator[Handler[ModerateRequest]]:
+    moderator = await asyncio.to_thread(load_moderator, ModeratorSettings())
+    yield make_handler(moderator)
