@@ -28,7 +28,7 @@ from vidpipe.provision import provision
 from vidpipe.settings import STAGES, Settings, Stage
 
 STATE_DIR = Path(".vidpipe")
-STATE_FILE = STATE_DIR / "dev.json"
+STATE_FILE_NAME = "dev.json"
 
 
 @dataclass
@@ -42,6 +42,11 @@ class DevStack:
     _pg: PostgresCluster | None = None
     _moto: MotoServer | None = None
     _pg_root: Path | None = None
+    _wrote_state: bool = False
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / STATE_FILE_NAME
 
     @property
     def gateway_url(self) -> str:
@@ -97,9 +102,11 @@ class DevStack:
             self._spawn(f"worker-{stage}", ["worker", stage], logs)
         self._spawn("gateway", ["gateway"], logs)
         self._wait_for_gateway(timeout_s=120)
-        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
-        STATE_FILE.write_text(json.dumps({"gateway_url": self.gateway_url, "jwt_secret": secret, "pid": os.getpid()}))
-        STATE_FILE.chmod(0o600)
+        self.state_file.write_text(
+            json.dumps({"gateway_url": self.gateway_url, "jwt_secret": secret, "pid": os.getpid()})
+        )
+        self.state_file.chmod(0o600)
+        self._wrote_state = True
         self.say(f"vidpipe is serving at {self.gateway_url} (started in {time.monotonic() - started:.1f} s)")
         self.say(f"logs: {logs}/")
 
@@ -148,7 +155,8 @@ class DevStack:
             self._pg.stop()
         if self._pg_root:
             shutil.rmtree(self._pg_root, ignore_errors=True)
-        STATE_FILE.unlink(missing_ok=True)
+        if self._wrote_state:  # never remove the file of another stack that is still running
+            self.state_file.unlink(missing_ok=True)
 
 
 def _settings_from(env: dict[str, str]) -> Settings:
@@ -161,8 +169,10 @@ def _settings_from(env: dict[str, str]) -> Settings:
         os.environ.update(saved)
 
 
-def read_state() -> dict[str, str] | None:
-    if not STATE_FILE.exists():
+def read_state(state_dir: Path = STATE_DIR) -> dict[str, str] | None:
+    """What a running `vidpipe dev` wrote about itself (gateway URL, local token secret), if one runs."""
+    path = state_dir / STATE_FILE_NAME
+    if not path.exists():
         return None
-    state: dict[str, str] = json.loads(STATE_FILE.read_text())
+    state: dict[str, str] = json.loads(path.read_text())
     return state

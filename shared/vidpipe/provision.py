@@ -38,7 +38,7 @@ def provision(settings: Settings, *, cors_origins: list[str] | None = None) -> P
         url = sqs.create_queue(
             QueueName=settings.queue_name(stage),
             Attributes={
-                "VisibilityTimeout": str(settings.worker.visibility_timeout_s or DEFAULT_VISIBILITY_S[stage]),
+                "VisibilityTimeout": str(DEFAULT_VISIBILITY_S[stage]),
                 "RedrivePolicy": json.dumps(
                     {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.worker.max_receive_count}
                 ),

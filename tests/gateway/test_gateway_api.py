@@ -2,45 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
 from vidpipe.messages import ModerateRequest, decode_message
 from vidpipe.queues import open_sqs, resolve_queue_urls
 from vidpipe.settings import AuthSettings, Settings
-from vidpipe_gateway.app import create_app
 from vidpipe_gateway.auth import mint_local_token
 
-SECRET = "test-secret-" + "x" * 32
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
-    settings = settings.model_copy(update={"auth": AuthSettings(jwt_secret=SECRET)})
-    async with AsyncTestClient(app=create_app(settings)) as test_client:
-        yield test_client
-
-
-def auth(subject: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint_local_token(AuthSettings(jwt_secret=SECRET), subject)}"}
-
-
-async def reserve(client: AsyncTestClient[Any], user: str, size: int = 1000, content_type: str = "video/mp4") -> Any:
-    return await client.post(
-        "/api/video/upload-url",
-        json={"filename": "../../etc/My Interview.mp4", "content_type": content_type, "size": size},
-        headers=auth(user),
-    )
-
-
-async def put(url: str, data: bytes, content_type: str) -> None:
-    async with httpx.AsyncClient() as http:
-        response = await http.put(url, content=data, headers={"Content-Type": content_type})
-        response.raise_for_status()
+from .conftest import auth, put, reserve
 
 
 async def test_health_and_schema_are_public(client: AsyncTestClient[Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,9 +21,14 @@ from vidpipe.settings import Settings
 from vidpipe.storage import open_storage
 from vidpipe_gateway.auth import JWTAuthenticationMiddleware, TokenVerifier
 from vidpipe_gateway.errors import http_error_handler, internal_error_handler
-from vidpipe_gateway.videos import MediaController, VideoController
+from vidpipe_gateway.events import TaskEventHub, status_events
+from vidpipe_gateway.media import MediaController
+from vidpipe_gateway.people import PeopleController
+from vidpipe_gateway.videos import VideoController
+from vidpipe_gateway.web import web_routes
 
-PUBLIC_PATHS = ["^/health$", "^/schema"]
+# Health, the OpenAPI schema and the web UI's static shells are public; the shells fetch data with the token.
+PUBLIC_PATHS = ["^/health$", "^/schema", "^/static/", "^/$", "^/videos(/[0-9a-fA-F-]+)?/?$"]
 
 
 @get("/health", tags=["ops"], summary="Liveness and database reachability")
@@ -42,14 +48,19 @@ def create_app(settings: Settings) -> Litestar:
             app.state.storage = await stack.enter_async_context(open_storage(settings.aws))
             app.state.sqs = await stack.enter_async_context(open_sqs(settings.aws))
             app.state.queues = await resolve_queue_urls(app.state.sqs, settings)
-            yield
+            listener = asyncio.create_task(app.state.events.listen(settings.db), name="task-event-listener")
+            try:
+                yield
+            finally:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
 
     configure_logging(settings.log_level, settings.log_format)
     handlers: dict[Any, Any] = {HTTPException: http_error_handler, Exception: internal_error_handler}
     return Litestar(
-        route_handlers=[health, VideoController, MediaController],
+        route_handlers=[health, VideoController, MediaController, PeopleController, status_events, *web_routes()],
         lifespan=[resources],
-        state=State({"settings": settings, "verifier": TokenVerifier(settings.auth)}),
+        state=State({"settings": settings, "verifier": TokenVerifier(settings.auth), "events": TaskEventHub()}),
         middleware=[DefineMiddleware(JWTAuthenticationMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=handlers,
         openapi_config=OpenAPIConfig(

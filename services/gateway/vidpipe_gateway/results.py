@@ -64,14 +64,13 @@ async def transcript_body(conn: AsyncConnection[Any], transcript: dict[str, Any]
     )
 
 
-async def media_response(conn: AsyncConnection[Any], media_id: uuid.UUID, owner_id: uuid.UUID) -> MediaResponse | None:
-    media = await _one(
-        conn,
-        queries.get_owned_media_summary,
-        {"media_id": media_id, "owner_id": owner_id},
-    )
-    if media is None:
-        return None
+async def latest_transcript(conn: AsyncConnection[Any], media_id: uuid.UUID) -> dict[str, Any] | None:
+    return await _one(conn, queries.latest_transcript_for_media, {"media_id": media_id})
+
+
+async def media_response(conn: AsyncConnection[Any], media: dict[str, Any], video_url: str | None) -> MediaResponse:
+    """The whole result of a media the caller may read (the access check happened before)."""
+    media_id = media["id"]
     params = {"media_id": media_id}
     task = await _one(conn, queries.latest_task_for_media, params)
     status = None
@@ -80,20 +79,22 @@ async def media_response(conn: AsyncConnection[Any], media_id: uuid.UUID, owner_
         assert full is not None
         status = await task_status(conn, full)
     moderation = await _one(conn, queries.moderation_for_media, params)
-    transcript = await _one(conn, queries.latest_transcript_for_media, params)
+    transcript = await latest_transcript(conn, media_id)
     summary = (
         await _one(conn, queries.latest_summary_for_transcript, {"transcript_id": transcript["id"]})
         if transcript
         else None
     )
     return MediaResponse(
-        id=media["id"],
+        id=media_id,
         filename=media["filename"],
         content_type=media["content_type"],
         size_bytes=media["size_bytes"],
         duration_s=media["duration_s"],
         visibility=media["visibility"],
         created_at=media["created_at"],
+        is_owner=bool(media["is_owner"]),
+        video_url=video_url,
         task=status,
         moderation=ModerationBody(
             verdict=moderation["verdict"],

@@ -159,7 +159,71 @@ class MediaResponse(msgspec.Struct, frozen=True):
     duration_s: float | None
     visibility: str
     created_at: datetime
+    is_owner: bool
+    video_url: str | None
     task: TaskStatusResponse | None
     moderation: ModerationBody | None
     transcript: TranscriptBody | None
     summary: SummaryBody | None
+
+
+Visibility = Literal["private", "friends", "public"]
+SpeakerName = Annotated[str, msgspec.Meta(max_length=80)]
+SegmentText = Annotated[str, msgspec.Meta(min_length=1, max_length=10000)]
+
+
+class MediaListItem(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    filename: str
+    created_at: datetime
+    duration_s: float | None
+    visibility: str
+    status: str | None
+    task_id: uuid.UUID | None
+
+
+class MediaPage(msgspec.Struct, frozen=True):
+    items: list[MediaListItem]
+    next_cursor: str | None
+
+
+class VisibilityUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    visibility: Visibility
+
+
+class SpeakerNamesUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    names: Annotated[
+        dict[Annotated[str, msgspec.Meta(max_length=40)], SpeakerName | None], msgspec.Meta(min_length=1, max_length=64)
+    ]
+
+
+class SpeakersResponse(msgspec.Struct, frozen=True):
+    speakers: list[Speaker]
+
+
+class SegmentTextUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    text: SegmentText
+
+
+class EditRecord(msgspec.Struct, frozen=True):
+    id: int
+    target: str
+    target_key: str
+    old_value: str | None
+    new_value: str | None
+    editor: str | None
+    created_at: datetime
+
+
+class FriendRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    subject: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+
+
+class Friend(msgspec.Struct, frozen=True):
+    subject: str
+    created_at: datetime
+
+
+class Me(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    subject: str

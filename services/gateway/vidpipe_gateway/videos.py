@@ -21,11 +21,9 @@ from vidpipe.queues import send_stage_message
 from vidpipe.storage import CompletedPart
 from vidpipe_gateway.auth import CurrentUser
 from vidpipe_gateway.errors import ApiError, not_found
-from vidpipe_gateway.results import media_response
 from vidpipe_gateway.schemas import (
     AbortUploadRequest,
     CompleteUploadRequest,
-    MediaResponse,
     StartProcessingRequest,
     StartProcessingResponse,
     TaskStatusResponse,
@@ -221,21 +219,6 @@ class VideoController(Controller):
             if task is None:
                 raise not_found("task")
             return await task_status(conn, task)
-
-
-class MediaController(Controller):
-    path = "/api/media"
-    tags = ("media",)
-
-    @get("/{media_id:uuid}", summary="One media with its task, moderation, transcript and summary")
-    async def get_media(
-        self, request: Request[CurrentUser, Any, Any], state: State, media_id: uuid.UUID
-    ) -> MediaResponse:
-        async with state.pool.connection() as conn:
-            response = await media_response(conn, media_id, request.user.id)
-        if response is None:
-            raise not_found("media")
-        return response
 
 
 async def _owned_media_by_key(state: State, user: CurrentUser, object_key: str) -> dict[str, Any]:

@@ -217,3 +217,71 @@ VALUES (%(transcript_id)s, %(task_id)s, %(title)s, %(summary)s, %(keywords)s, %(
 ON CONFLICT (task_id) DO UPDATE
     SET title = EXCLUDED.title, summary = EXCLUDED.summary, keywords = EXCLUDED.keywords,
         chapters = EXCLUDED.chapters, model = EXCLUDED.model, created_at = now()
+
+-- name: get_readable_media
+-- Who may read a media: its owner; anyone, if public; the owner's friends, if friends-visible.
+-- viewer_id is NULL for an anonymous reader, who sees public media only.
+SELECT m.id, m.owner_id, m.object_key, m.filename, m.content_type, m.size_bytes, m.duration_s, m.visibility,
+       m.created_at, m.owner_id = %(viewer_id)s AS is_owner
+FROM media m
+WHERE m.id = %(media_id)s
+  AND (m.owner_id = %(viewer_id)s
+       OR m.visibility = 'public'
+       OR (m.visibility = 'friends' AND EXISTS (
+               SELECT 1 FROM friendships f WHERE f.user_id = m.owner_id AND f.friend_id = %(viewer_id)s)))
+
+-- name: list_media_for_owner
+-- Newest first, keyset-paginated on (created_at, id) so pages stay stable while uploads arrive.
+SELECT m.id, m.filename, m.created_at, m.duration_s, m.visibility, t.status, t.id AS task_id
+FROM media m
+LEFT JOIN LATERAL (
+    SELECT id, status FROM tasks WHERE media_id = m.id ORDER BY created_at DESC LIMIT 1
+) t ON true
+WHERE m.owner_id = %(owner_id)s
+  AND (%(before_created_at)s::timestamptz IS NULL OR (m.created_at, m.id) < (%(before_created_at)s, %(before_id)s))
+ORDER BY m.created_at DESC, m.id DESC
+LIMIT %(limit)s
+
+-- name: set_visibility
+UPDATE media m SET visibility = %(visibility)s, updated_at = now()
+FROM (SELECT visibility FROM media WHERE id = %(media_id)s FOR UPDATE) old
+WHERE m.id = %(media_id)s
+RETURNING old.visibility::text AS old_visibility
+
+-- name: rename_speaker
+UPDATE transcript_speakers s SET display_name = %(name)s
+FROM (SELECT display_name FROM transcript_speakers
+      WHERE transcript_id = %(transcript_id)s AND label = %(label)s FOR UPDATE) old
+WHERE s.transcript_id = %(transcript_id)s AND s.label = %(label)s
+RETURNING old.display_name AS old_name
+
+-- name: edit_segment_text
+UPDATE transcript_segments s SET text = %(text)s
+FROM (SELECT text FROM transcript_segments
+      WHERE transcript_id = %(transcript_id)s AND idx = %(idx)s FOR UPDATE) old
+WHERE s.transcript_id = %(transcript_id)s AND s.idx = %(idx)s
+RETURNING old.text AS old_text, s.idx, s.start_s, s.end_s, s.speaker, s.text, s.original_text
+
+-- name: insert_edit
+INSERT INTO edits (media_id, transcript_id, editor_id, target, target_key, old_value, new_value)
+VALUES (%(media_id)s, %(transcript_id)s, %(editor_id)s, %(target)s, %(target_key)s, %(old_value)s, %(new_value)s)
+
+-- name: edits_for_media
+SELECT e.id, e.target, e.target_key, e.old_value, e.new_value, e.created_at, u.subject AS editor
+FROM edits e LEFT JOIN users u ON u.id = e.editor_id
+WHERE e.media_id = %(media_id)s ORDER BY e.id
+
+-- name: add_friend
+INSERT INTO friendships (user_id, friend_id)
+SELECT %(user_id)s, id FROM users WHERE subject = %(friend_subject)s
+ON CONFLICT DO NOTHING
+RETURNING friend_id
+
+-- name: remove_friend
+DELETE FROM friendships f USING users u
+WHERE f.user_id = %(user_id)s AND f.friend_id = u.id AND u.subject = %(friend_subject)s
+RETURNING f.friend_id
+
+-- name: list_friends
+SELECT u.subject, f.created_at FROM friendships f JOIN users u ON u.id = f.friend_id
+WHERE f.user_id = %(user_id)s ORDER BY u.subject
