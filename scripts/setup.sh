@@ -16,6 +16,18 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
     else sudo apt-get update -qq && sudo apt-get install -y -qq postgresql >/dev/null; fi
 fi
 
+# Debian packages the tests need (headless Chromium for the web UI test), listed one per line.
+missing=()
+while read -r package; do
+    case "$package" in ''|'#'*) continue ;; esac
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done < <(cat requirements/*-system-packages.txt 2>/dev/null)
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]} (apt)"
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+    else sudo apt-get update -qq && sudo apt-get install -y -qq "${missing[@]}" >/dev/null; fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
     say "creating .venv"
     "$PYTHON" -m venv .venv
@@ -44,9 +56,5 @@ PY
 if .venv/bin/python -c "import vidpipe_summarizer.build" 2>/dev/null; then
     say "preparing the local LLM server and weights (cached after the first build)"
     .venv/bin/python -m vidpipe_summarizer.build
-fi
-if .venv/bin/python -c "import vidpipe_transcriber.weights" 2>/dev/null; then
-    say "assembling Whisper weights (cached)"
-    .venv/bin/python -m vidpipe_transcriber.weights
 fi
 say "set-up complete"
