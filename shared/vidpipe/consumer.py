@@ -34,6 +34,7 @@ from vidpipe import taskstate
 from vidpipe.errors import PermanentError, StageError
 from vidpipe.messages import StageMessage, decode_message, encode_message, salvage_task_id, stage_of
 from vidpipe.queues import QueueUrls, send_stage_message
+from vidpipe.scaling import NoScaleInGuard, ScaleInGuard
 from vidpipe.settings import Settings, Stage
 from vidpipe.stage import Handler, StageContext, StageOutcome
 from vidpipe.storage import Storage
@@ -77,6 +78,7 @@ class Consumer:
         storage: Storage,
         sqs: SQSClient,
         queues: QueueUrls,
+        scale_in_guard: ScaleInGuard | None = None,
     ) -> None:
         self.stage = stage
         self.handler = handler
@@ -86,6 +88,8 @@ class Consumer:
         self.sqs = sqs
         self.queues = queues
         self.queue_url = queues.main[stage]
+        self.scale_in_guard = scale_in_guard or NoScaleInGuard()
+        self._idle_since = time.monotonic()
         cfg = settings.worker
         self._heartbeat_every = cfg.heartbeat_interval_s or cfg.visibility_timeout_s / 3
         self._buffer: asyncio.Queue[Delivery] = asyncio.Queue()
@@ -101,6 +105,7 @@ class Consumer:
         cfg = self.settings.worker
         log.info("consumer_started", stage=self.stage, concurrency=cfg.concurrency, prefetch=cfg.prefetch)
         receiver = asyncio.create_task(self._receive_loop(stop), name=f"{self.stage}-receiver")
+        idle_watch = asyncio.create_task(self._release_protection_when_idle(stop), name=f"{self.stage}-idle-watch")
         workers = [
             asyncio.create_task(self._work_loop(stop), name=f"{self.stage}-worker-{i}") for i in range(cfg.concurrency)
         ]
@@ -114,11 +119,16 @@ class Consumer:
             if task.exception() is not None:
                 log.error("worker_task_crashed", error=repr(task.exception()))
         await self._release_buffered()
+        idle_watch.cancel()
+        await asyncio.gather(idle_watch, return_exceptions=True)
+        await self.scale_in_guard.set_protected(False)
         log.info("consumer_stopped", stage=self.stage, processed=self.processed, cancelled=len(pending))
 
     async def _receive_loop(self, stop: asyncio.Event) -> None:
         cfg = self.settings.worker
         while not stop.is_set():
+            if cfg.heartbeat_file:
+                Path(cfg.heartbeat_file).touch()  # noqa: ASYNC240 (a metadata write, no real wait)
             async with self._room:
                 await self._room.wait_for(lambda: self._in_flight + self._buffer.qsize() < self._capacity)
                 want = min(10, self._capacity - self._in_flight - self._buffer.qsize())
@@ -165,6 +175,16 @@ class Consumer:
                     self._in_flight -= 1
                     self._room.notify_all()
                 self.processed += 1
+
+    async def _release_protection_when_idle(self, stop: asyncio.Event) -> None:
+        idle_after = self.settings.worker.scale_in_idle_s
+        while not stop.is_set():
+            if self._in_flight or not self._buffer.empty():
+                self._idle_since = time.monotonic()
+            elif time.monotonic() - self._idle_since >= idle_after:
+                await self.scale_in_guard.set_protected(False)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=min(5.0, max(idle_after / 3, 0.1)))
 
     async def _release_buffered(self) -> None:
         released = 0
@@ -221,6 +241,9 @@ class Consumer:
 
         with structlog.contextvars.bound_contextvars(attempt=claim.attempt):
             log.info("stage_started", receive_count=delivery.receive_count)
+            # Before any work: an instance running a job must not be picked for scale-in.
+            self._idle_since = time.monotonic()
+            await self.scale_in_guard.set_protected(True)
             heartbeat = asyncio.create_task(self._heartbeat(delivery, message, claim_token))
             workdir = Path(tempfile.mkdtemp(prefix=f"vidpipe-{self.stage}-", dir=self.settings.worker.workdir))
             started = time.monotonic()

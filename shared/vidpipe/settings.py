@@ -73,6 +73,17 @@ class WorkerSettings(BaseSettings):
         1.0, ge=0, description="Fewest seconds between two progress events of one stage (throttles NOTIFY)."
     )
     workdir: str | None = Field(None, description="Scratch directory for downloads; the system temp dir if unset.")
+    autoscaling_group: str | None = Field(
+        None,
+        description="Auto Scaling group of this instance: enables scale-in protection while busy (set by user data).",
+    )
+    instance_id: str | None = Field(None, description="EC2 instance id, with WORKER_AUTOSCALING_GROUP.")
+    scale_in_idle_s: float = Field(
+        30.0, ge=0, description="Idle seconds (nothing running or buffered) before scale-in protection is dropped."
+    )
+    heartbeat_file: str | None = Field(
+        None, description="File touched on every receive-loop turn, for a container health check."
+    )
 
 
 class AuthSettings(BaseSettings):

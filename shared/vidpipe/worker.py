@@ -13,6 +13,7 @@ import structlog
 from vidpipe.consumer import Consumer
 from vidpipe.db.pool import open_pool
 from vidpipe.queues import open_sqs, resolve_queue_urls
+from vidpipe.scaling import open_scale_in_guard
 from vidpipe.settings import Settings, Stage
 from vidpipe.stage import HandlerFactory
 from vidpipe.storage import open_storage
@@ -52,7 +53,9 @@ async def run_worker(stage: Stage, settings: Settings, *, stop: asyncio.Event | 
         storage = await stack.enter_async_context(open_storage(settings.aws))
         sqs = await stack.enter_async_context(open_sqs(settings.aws))
         queues = await resolve_queue_urls(sqs, settings)
+        guard = await stack.enter_async_context(open_scale_in_guard(settings.worker, settings.aws))
         consumer = Consumer(
+            scale_in_guard=guard,
             stage=stage,
             handler=handler,
             settings=settings,
