@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -68,3 +72,26 @@ async def task_events(pool: AsyncConnectionPool[Any], task_id: uuid.UUID) -> lis
     async with pool.connection() as conn:
         rows = await (await conn.execute(queries.events_for_task, {"task_id": task_id, "after_id": 0})).fetchall()
         return [dict(r) for r in rows]
+
+
+@contextlib.asynccontextmanager
+async def sleepy_handler(settings: Any) -> AsyncIterator[Any]:
+    """A trivial moderate-stage handler for process-level tests: sleeps VIDPIPE_TEST_SLEEP_S, then hands off.
+
+    Run it as a real worker process with `vidpipe worker moderate --handler vidpipe.testing:sleepy_handler`.
+    """
+    from vidpipe.messages import ModerateRequest, TranscribeRequest
+    from vidpipe.stage import StageContext, StageOutcome
+
+    delay = float(os.environ.get("VIDPIPE_TEST_SLEEP_S", "0"))
+
+    async def handle(message: ModerateRequest, ctx: StageContext) -> StageOutcome:
+        await asyncio.sleep(delay)
+        return StageOutcome(
+            next_message=TranscribeRequest(
+                task_id=message.task_id, media_id=message.media_id, trace_id=message.trace_id, audio_key="audio"
+            ),
+            detail={"slept_s": delay, "pid": os.getpid()},
+        )
+
+    yield handle
