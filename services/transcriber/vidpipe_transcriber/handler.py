@@ -1,0 +1,116 @@
+"""The transcribe stage on the queue: audio from storage → speaker-labelled transcript rows → summarize."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from vidpipe.db.queries import queries
+from vidpipe.messages import SummarizeRequest, TranscribeRequest
+from vidpipe.settings import Settings
+from vidpipe.stage import Handler, StageContext, StageOutcome
+from vidpipe_transcriber.engine import TranscriptionEngine, load_engine, run
+from vidpipe_transcriber.models import TranscribeOptions, Transcript
+from vidpipe_transcriber.settings import TranscriberSettings
+
+
+def persist_transcript(transcript_id: uuid.UUID, message: TranscribeRequest, transcript: Transcript) -> Any:
+    """Rows for the transcript; a re-run of the stage (a taken-over claim) replaces its earlier rows."""
+
+    async def persist(conn: AsyncConnection[Any]) -> None:
+        await conn.execute(queries.delete_transcript_for_task, {"task_id": message.task_id})
+        await conn.execute(
+            queries.insert_transcript,
+            {
+                "id": transcript_id,
+                "task_id": message.task_id,
+                "media_id": message.media_id,
+                "language": transcript.language,
+                "language_probability": transcript.language_probability,
+                "duration_s": transcript.duration,
+                "engine": transcript.engine,
+                "model": transcript.model,
+            },
+        )
+        async with conn.cursor() as cursor:
+            await cursor.executemany(
+                queries.insert_speaker,
+                [{"transcript_id": transcript_id, "label": s.label} for s in transcript.speakers],
+            )
+            await cursor.executemany(
+                queries.insert_segment,
+                [
+                    {
+                        "transcript_id": transcript_id,
+                        "idx": i,
+                        "start_s": s.start,
+                        "end_s": s.end,
+                        "speaker": s.speaker,
+                        "text": s.text.strip(),
+                    }
+                    for i, s in enumerate(transcript.segments)
+                ],
+            )
+            words = [
+                {
+                    "transcript_id": transcript_id,
+                    "idx": 0,
+                    "segment_idx": i,
+                    "start_s": w.start,
+                    "end_s": w.end,
+                    "word": w.word.strip(),
+                    "probability": w.probability,
+                    "speaker": w.speaker,
+                }
+                for i, s in enumerate(transcript.segments)
+                for w in s.words
+            ]
+            for index, word in enumerate(words):
+                word["idx"] = index
+            await cursor.executemany(queries.insert_word, words)
+
+    return persist
+
+
+def make_handler(engine: TranscriptionEngine) -> Handler[TranscribeRequest]:
+    async def handle(message: TranscribeRequest, ctx: StageContext) -> StageOutcome:
+        audio_path = ctx.workdir / "audio.flac"
+        await ctx.storage.download_to(message.audio_key, audio_path)
+        options = TranscribeOptions(
+            language=message.options.language,
+            min_speakers=message.options.min_speakers,
+            max_speakers=message.options.max_speakers,
+            hotwords=message.options.hotwords,
+        )
+        transcript = await ctx.run_blocking(run, engine, audio_path, options, ctx.progress_from_thread())
+        transcript_id = uuid.uuid4()
+        return StageOutcome(
+            persist=persist_transcript(transcript_id, message, transcript),
+            next_message=SummarizeRequest(
+                task_id=message.task_id,
+                media_id=message.media_id,
+                trace_id=message.trace_id,
+                options=message.options,
+                transcript_id=transcript_id,
+            ),
+            detail={
+                "language": transcript.language,
+                "segments": len(transcript.segments),
+                "speakers": len(transcript.speakers),
+                "engine": transcript.engine,
+                "model": transcript.model,
+            },
+        )
+
+    return handle
+
+
+@contextlib.asynccontextmanager
+async def transcription_handler(settings: Settings) -> AsyncIterator[Handler[TranscribeRequest]]:
+    engine = await asyncio.to_thread(load_engine, TranscriberSettings())
+    yield make_handler(engine)

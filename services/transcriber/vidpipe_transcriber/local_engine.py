@@ -1,0 +1,217 @@
+"""The local default engine: faster-whisper batched int8 on CPU + the shipped-parts diarizer, fully offline.
+
+Per job: silero VAD over the whole file (cheap) → ASR window by window (windows of ≤ `window_seconds` cut
+in pauses; the first window with speech detects the language, later ones reuse it) → diarization over the
+same speech regions → words joined to speakers.
+
+Hallucination guard: no window is decoded without VAD speech, so silence and low noise never reach Whisper;
+inside speech, chunks Whisper itself calls silent (no_speech_prob high and log-probability low) and text that
+compresses like a loop (compression ratio) are dropped. The batched pipeline computes these scores but,
+unlike the sequential one, does not act on them, so the filter lives here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vidpipe.errors import PermanentError
+from vidpipe_transcriber.audio import SAMPLE_RATE, Waveform
+from vidpipe_transcriber.diarizer import (
+    CamPlusPlusDiarizer,
+    SpeechRegion,
+    detect_speech,
+    load_campplus_diarizer,
+    load_vad,
+)
+from vidpipe_transcriber.engine import Progress, assemble_transcript, clean_words
+from vidpipe_transcriber.models import SpeakerTurn, TranscribeOptions, Transcript, TranscriptWord
+from vidpipe_transcriber.settings import TranscriberSettings
+from vidpipe_transcriber.weights import resolve_whisper_model
+
+log = logging.getLogger(__name__)
+
+# Share of the progress bar given to ASR when diarization follows (measured: diarization ≈ 1/4 of ASR time).
+ASR_SHARE = 0.8
+WINDOW_PAD_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class HallucinationThresholds:
+    no_speech: float = 0.6
+    log_prob: float = -1.0
+    compression_ratio: float = 2.4
+
+    def rejects(self, segment: Any) -> bool:
+        if segment.compression_ratio > self.compression_ratio:
+            return True
+        return bool(segment.no_speech_prob > self.no_speech and segment.avg_logprob < self.log_prob)
+
+
+class FasterWhisperEngine:
+    name = "faster-whisper"
+
+    def __init__(
+        self,
+        *,
+        pipeline: Any,
+        model_name: str,
+        multilingual: bool,
+        vad: Any,
+        diarizer: CamPlusPlusDiarizer,
+        settings: TranscriberSettings,
+    ) -> None:
+        self._pipeline = pipeline
+        self.model_name = model_name
+        self._multilingual = multilingual
+        self._vad = vad
+        self._diarizer = diarizer
+        self._settings = settings
+        self._thresholds = HallucinationThresholds(
+            settings.no_speech_threshold, settings.log_prob_threshold, settings.compression_ratio_threshold
+        )
+        self.max_audio_seconds = settings.max_audio_seconds
+
+    def transcribe(self, audio: Waveform, options: TranscribeOptions, progress: Progress | None = None) -> Transcript:
+        duration = audio.shape[0] / SAMPLE_RATE
+        if options.language not in (None, "en") and not self._multilingual:
+            raise PermanentError(
+                "unsupported_language",
+                f"Model {self.model_name} is English-only; it cannot transcribe {options.language!r}.",
+            )
+        asr_share = ASR_SHARE if options.diarize else 1.0
+
+        def report(fraction: float, detail: str) -> None:
+            if progress is not None:
+                progress(min(1.0, max(0.0, fraction)), detail)
+
+        speech = detect_speech(audio, self._vad)
+        language = options.language or ("en" if not self._multilingual else None)
+        probability = 1.0
+        asr_segments: list[list[TranscriptWord]] = []
+        for window_start, window_end in plan_windows(speech, self._settings.window_seconds, duration):
+            offset = window_start / SAMPLE_RATE
+
+            def window_progress(seconds_done: float) -> None:
+                detail = f"transcribed {seconds_done:.0f}/{duration:.0f} s"
+                report(asr_share * seconds_done / max(duration, 1e-9), detail)
+
+            segments, info = self._pipeline.transcribe(
+                audio[window_start:window_end],
+                language=language,
+                batch_size=self._settings.batch_size,
+                beam_size=self._settings.beam_size,
+                word_timestamps=True,
+                vad_filter=True,
+                hotwords=options.hotwords,
+                initial_prompt=options.initial_prompt,
+            )
+            if language is None and info.duration_after_vad > 0:
+                # The first window holding speech decides the language for the whole file: switching
+                # mid-file would let one noisy window flip the decoder's script. (A window where Whisper's
+                # own VAD found nothing reports a "language" guessed from padding; it must not decide.)
+                language, probability = info.language, float(info.language_probability)
+            for words in self._accept(segments, offset, duration, window_progress):
+                asr_segments.append(words)
+            window_progress(window_end / SAMPLE_RATE)
+
+        words_found = any(asr_segments)
+        turns: list[SpeakerTurn] = []
+        if options.diarize and words_found:
+            report(asr_share, "diarizing")
+            turns = self._diarizer.diarize(
+                audio,
+                speech,
+                min_speakers=options.min_speakers,
+                max_speakers=options.max_speakers or self._settings.max_speakers,
+                progress=lambda f: report(asr_share + (1 - asr_share) * f, "diarizing"),
+            )
+        report(1.0, "done")
+        if not words_found:
+            # Nothing was said: a language "detected" from noise would be a guess, so report none.
+            language, probability = options.language or "und", 0.0
+        return assemble_transcript(
+            engine=self.name,
+            model=self.model_name,
+            language=language or "und",
+            language_probability=probability,
+            duration=duration,
+            asr_segments=[s for s in asr_segments if s],
+            turns=turns,
+            diarized=options.diarize,
+        )
+
+    def _accept(
+        self, segments: Iterable[Any], offset: float, duration: float, progress: Callable[[float], None]
+    ) -> Iterable[list[TranscriptWord]]:
+        last_start = offset
+        for segment in segments:
+            progress(min(duration, offset + segment.end))
+            if self._thresholds.rejects(segment):
+                log.info("dropped likely hallucination at %.1f s: %r", offset + segment.start, segment.text)
+                continue
+            words = [
+                TranscriptWord(start=offset + w.start, end=offset + w.end, word=w.word, probability=w.probability)
+                for w in segment.words or []
+            ]
+            cleaned = clean_words(words, duration=duration, floor=last_start)
+            if cleaned:
+                last_start = cleaned[-1].start
+                yield cleaned
+
+
+def plan_windows(speech: Sequence[SpeechRegion], max_seconds: float, duration: float) -> list[tuple[int, int]]:
+    """Sample ranges covering all speech, each about `max_seconds` at most, bounded in pauses.
+
+    Windows hold whole speech regions plus up to `WINDOW_PAD_SECONDS` of context, never reaching past the
+    middle of the pause to the next window, and long silences between windows are not decoded at all. A single
+    region longer than `max_seconds` (a monologue without a 200 ms pause, or music the VAD took for speech) is
+    cut hard at the limit: a rare split word is the price of bounded memory.
+    """
+    pieces: list[SpeechRegion] = []
+    for start, end in speech:
+        while end - start > max_seconds:
+            pieces.append((start, start + max_seconds))
+            start += max_seconds
+        pieces.append((start, end))
+    groups: list[SpeechRegion] = []
+    for start, end in pieces:
+        if groups and end - groups[-1][0] <= max_seconds:
+            groups[-1] = (groups[-1][0], end)
+        else:
+            groups.append((start, end))
+    windows: list[tuple[int, int]] = []
+    for i, (start, end) in enumerate(groups):
+        low, high = start - WINDOW_PAD_SECONDS, end + WINDOW_PAD_SECONDS
+        if i > 0:
+            low = max(low, (groups[i - 1][1] + start) / 2)
+        if i + 1 < len(groups):
+            high = min(high, (end + groups[i + 1][0]) / 2)
+        low, high = max(0.0, low), min(duration, high)
+        if high > low:
+            windows.append((int(low * SAMPLE_RATE), int(high * SAMPLE_RATE)))
+    return windows
+
+
+def load_local_engine(settings: TranscriberSettings) -> FasterWhisperEngine:
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    model_name = settings.resolved_model()
+    model_dir = resolve_whisper_model(model_name, settings.model_cache_dir)
+    whisper = WhisperModel(
+        str(model_dir),
+        device=settings.device,
+        compute_type=settings.resolved_compute_type(),
+        cpu_threads=settings.cpu_threads,
+        local_files_only=True,
+    )
+    return FasterWhisperEngine(
+        pipeline=BatchedInferencePipeline(model=whisper),
+        model_name=model_name,
+        multilingual=bool(whisper.model.is_multilingual),
+        vad=load_vad(),
+        diarizer=load_campplus_diarizer(settings.cpu_threads),
+        settings=settings,
+    )
