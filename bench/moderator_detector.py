@@ -19,12 +19,13 @@ from pathlib import Path
 
 import skimage.data
 
+from vidpipe.testing import reference_audio_dir
 from vidpipe_moderator.detector import load_detector
 from vidpipe_moderator.media import scan_media
 from vidpipe_moderator.settings import ModeratorSettings
 from vidpipe_moderator.testmedia import colour_bars, write_slideshow
 
-SPEECH = Path("/work/shared/data/audio/jfk.wav")
+SPEECH = reference_audio_dir() / "jfk.wav"
 RESULTS = Path(__file__).parent / "results" / "moderator_detector.json"
 
 

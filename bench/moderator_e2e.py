@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import skimage.data
 
+from vidpipe.testing import reference_audio_dir
 from vidpipe_moderator.engine import load_moderator
 from vidpipe_moderator.settings import ModeratorSettings
 from vidpipe_moderator.testmedia import colour_bars, write_slideshow
 
-SPEECH = Path("/work/shared/data/audio/ami-mixture.wav")
+SPEECH = reference_audio_dir() / "ami-mixture.wav"
 RESULTS = Path(__file__).parent / "results" / "moderator_e2e.json"
 SECONDS_PER_PHOTO = 17  # not a multiple of the 5 s grid, so cuts fall between periodic frames
 FPS = 5

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vidpipe.testing import reference_audio_dir
+
 REPO = Path(__file__).resolve().parents[1]
-AUDIO = REPO / "shared" / "data" / "audio"
-if not AUDIO.is_dir():
-    AUDIO = Path("/work/shared/data/audio")
+AUDIO = reference_audio_dir()
 RESULTS = REPO / "bench" / "results" / "transcriber.json"
 FILES = ["jfk", "pyannote-sample", "ami-mixture", "concat-10min"]
 JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."

@@ -7,6 +7,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -95,3 +96,14 @@ async def sleepy_handler(settings: Any) -> AsyncIterator[Any]:
         )
 
     yield handle
+
+
+def reference_audio_dir() -> Path:
+    """The reference test audio: ../shared/data/audio beside the checkout (VIDPIPE_REFERENCE_DATA overrides).
+
+    Tests fail, never skip, when it is missing: CI always has it beside the clone.
+    """
+    if override := os.environ.get("VIDPIPE_REFERENCE_DATA"):
+        return Path(override) / "audio"
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout.parent / "shared" / "data" / "audio"

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import skimage.data
 
+from vidpipe.testing import reference_audio_dir
 from vidpipe_moderator.engine import Moderator, load_moderator
 from vidpipe_moderator.settings import ModeratorSettings
 from vidpipe_moderator.testmedia import colour_bars, write_slideshow
 
-SPEECH = Path("/work/shared/data/audio/jfk.wav")
+SPEECH = reference_audio_dir() / "jfk.wav"
 SECONDS_PER_PHOTO = 3.0
 FPS = 10
 
@@ -25,7 +26,7 @@ FPS = 10
 @pytest.fixture(scope="session")
 def speech() -> Path:
     if not SPEECH.is_file():
-        pytest.skip(f"shared test audio {SPEECH} is missing")
+        pytest.fail(f"reference test audio {SPEECH} is missing (expected ../shared beside the checkout)")
     return SPEECH
 
 

@@ -13,6 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from vidpipe.errors import PermanentError
+from vidpipe.testing import reference_audio_dir
 from vidpipe_transcriber.audio import SAMPLE_RATE, decode_audio
 from vidpipe_transcriber.cli import transcribe_command
 from vidpipe_transcriber.engine import TranscriptionEngine, load_engine, run
@@ -23,9 +24,7 @@ from vidpipe_transcriber.weights import WHISPER_BASE_SIZE, assemble_whisper_base
 
 pytestmark = pytest.mark.models
 
-AUDIO = Path(__file__).resolve().parents[3] / "shared" / "data" / "audio"
-if not AUDIO.is_dir():  # a worktree without the shared folder next to it
-    AUDIO = Path("/work/shared/data/audio")
+AUDIO = reference_audio_dir()
 JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 
 
