@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,15 @@ def _source_size(source: MediaSource) -> int | None:
 
 def _leading_bytes(source: MediaSource, count: int = 12) -> bytes:
     if is_url(source):
-        return b""
+        # Only after FFmpeg gave up: one small ranged GET to tell a cut-short upload from a non-video.
+        assert isinstance(source, str)
+        request = urllib.request.Request(source, headers={"Range": f"bytes=0-{count - 1}"})  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (our own presigned URL)
+                head: bytes = response.read(count)
+                return head
+        except OSError:
+            return b""
     if isinstance(source, str | os.PathLike):
         with Path(source).open("rb") as handle:
             return handle.read(count)
