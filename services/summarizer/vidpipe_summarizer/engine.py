@@ -1,0 +1,386 @@
+"""The summarizer engine: transcript in, validated Summary out, over any LlmBackend.
+
+Short transcripts go to the model in one pass. Transcripts that do not fit the context window, or that are
+long enough to deserve chapters, are summarised map-reduce: the transcript is cut at speaker turns into
+chunks (by the token budget and, for chapters, by time), each chunk gets notes (summary, title, keywords)
+whose titles become the chapters, and the notes are reduced to the final summary, in several rounds if
+there are too many notes for one context.
+
+Every model output is decoded into a bounded msgspec Struct; output that fails is regenerated up to
+`max_attempts` times and then fails the job (PermanentError), so garbage is never returned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import msgspec
+
+from vidpipe.errors import PermanentError
+from vidpipe_summarizer.keywords import grounded_keywords, yake_keywords
+from vidpipe_summarizer.llm import Completion, LlmBackend
+from vidpipe_summarizer.prompts import (
+    NoteLine,
+    chat,
+    chunk_prompt,
+    notes_prompt,
+    whole_transcript_prompt,
+)
+from vidpipe_summarizer.schema import (
+    Chapter,
+    LlmChunkNotes,
+    LlmSummary,
+    Summary,
+    json_schema_for,
+    summary_decoder,
+    summary_encoder,
+    worst_case_output_tokens,
+)
+from vidpipe_summarizer.transcript import Transcript, TranscriptLine, speaker_turns, vocabulary
+
+if TYPE_CHECKING:
+    from vidpipe_summarizer.settings import SummarizerSettings
+
+ProgressCallback = Callable[[float, str], None]
+OutputT = TypeVar("OutputT", LlmSummary, LlmChunkNotes)
+
+# Tokens the chat template wraps around the messages (role headers, BOS/EOS): generous for Llama 3 / Qwen.
+_TEMPLATE_OVERHEAD_TOKENS = 64
+# Token counts of the transcript lines are summed separately; joining them can merge a token or two.
+_BUDGET_SAFETY = 0.95
+
+
+class SummarizerEngine:
+    """Turns transcripts into Summaries with one loaded backend; one job at a time per instance."""
+
+    def __init__(self, backend: LlmBackend, settings: SummarizerSettings) -> None:
+        self.backend = backend
+        self.settings = settings
+        self._schemas: dict[type[msgspec.Struct], dict[str, Any]] = {
+            LlmSummary: json_schema_for(LlmSummary),
+            LlmChunkNotes: json_schema_for(LlmChunkNotes),
+        }
+        self._max_tokens = {struct: worst_case_output_tokens(s) for struct, s in self._schemas.items()}
+        self.completions: list[Completion] = []
+        """Every completion of the last job, for benchmarks (llama-server timings) and debugging."""
+
+    @property
+    def model_name(self) -> str:
+        return self.backend.model_name
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> SummarizerEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- the job ---------------------------------------------------------------------------------------
+
+    def summarize(self, transcript: Transcript, *, progress: ProgressCallback | None = None) -> Summary:
+        report = progress or (lambda _fraction, _detail: None)
+        self.completions = []
+        lines = speaker_turns(transcript)
+        if not lines:
+            raise PermanentError("empty_transcript", "The transcript has no spoken text to summarise.")
+        duration = transcript.duration
+        language = transcript.known_language
+        wants_chapters = duration >= self.settings.chapter_min_duration_s
+
+        single_prompt = whole_transcript_prompt(lines, duration=duration, language=language)
+        if not wants_chapters and self._fits(single_prompt, LlmSummary):
+            report(0.0, "summarising in one pass")
+            result = self._generate(LlmSummary, single_prompt)
+            chapters: list[Chapter] = []
+            extra_keywords: list[str] = []
+            chunk_count = 1
+        else:
+            chunks = self._chunk(lines, duration=duration, language=language, by_time=wants_chapters)
+            total_steps = len(chunks) + 1
+            notes: list[NoteLine] = []
+            for index, chunk in enumerate(chunks, start=1):
+                report((index - 1) / total_steps, f"summarising part {index} of {len(chunks)}")
+                prompt = chunk_prompt(chunk, part=index, parts=len(chunks), duration=duration, language=language)
+                chunk_notes = self._generate(LlmChunkNotes, prompt)
+                notes.append(
+                    NoteLine(
+                        start=chunk[0].start,
+                        end=chunk[-1].end,
+                        title=chunk_notes.title.strip(),
+                        summary=chunk_notes.summary.strip(),
+                        keywords=chunk_notes.keywords,
+                    )
+                )
+            chapters = [Chapter(start=note.start, title=note.title) for note in notes] if wants_chapters else []
+            report(len(chunks) / total_steps, "combining the parts")
+            result = self._reduce(notes, duration=duration, language=language)
+            extra_keywords = _by_frequency([keyword for note in notes for keyword in note.keywords])
+            chunk_count = len(chunks)
+
+        summary = self._assemble(transcript, result, extra_keywords, chapters, chunk_count)
+        report(1.0, "done")
+        return summary
+
+    # ---- chunking --------------------------------------------------------------------------------------
+
+    def _budget(self, empty_prompt: str, struct: type[msgspec.Struct]) -> int:
+        """Tokens left for transcript text in a prompt whose fixed part is `empty_prompt`."""
+        fixed = self.backend.count_tokens(chat_text(empty_prompt)) + _TEMPLATE_OVERHEAD_TOKENS
+        return int((self.backend.context_tokens - fixed - self._max_tokens[struct]) * _BUDGET_SAFETY)
+
+    def _fits(self, prompt: str, struct: type[msgspec.Struct]) -> bool:
+        needed = self.backend.count_tokens(chat_text(prompt)) + _TEMPLATE_OVERHEAD_TOKENS + self._max_tokens[struct]
+        return needed <= self.backend.context_tokens
+
+    def _chunk(
+        self, lines: list[TranscriptLine], *, duration: float, language: str | None, by_time: bool
+    ) -> list[list[TranscriptLine]]:
+        # The fixed part of a chunk prompt, measured at its widest: every speaker named in the header (the
+        # probe's empty lines are counted too, a few tokens of extra margin).
+        speakers = list(dict.fromkeys(line.speaker for line in lines)) or [None]
+        probe = [TranscriptLine(duration, duration, speaker, "") for speaker in speakers]
+        empty = chunk_prompt(probe, part=999, parts=999, duration=duration, language=language)
+        budget = self._budget(empty, LlmChunkNotes)
+        if budget < 64:
+            raise PermanentError(
+                "llm_context_too_small",
+                f"The model's context ({self.backend.context_tokens} tokens) has no room for the transcript.",
+            )
+        boundaries: list[float] = []
+        if by_time:
+            target = max(self.settings.chapter_target_s, duration / self.settings.max_chapters)
+            parts = max(1, math.ceil(duration / target))
+            boundaries = [duration * k / parts for k in range(1, parts)]
+
+        chunks: list[list[TranscriptLine]] = []
+        current: list[TranscriptLine] = []
+        used = 0
+        for whole_line in lines:
+            for line, cost in self._fit_line(whole_line, budget):
+                crosses_boundary = bool(boundaries) and line.start >= boundaries[0]
+                if current and (used + cost > budget or crosses_boundary):
+                    chunks.append(current)
+                    current, used = [], 0
+                while boundaries and line.start >= boundaries[0]:
+                    boundaries.pop(0)
+                current.append(line)
+                used += cost
+        if current:
+            chunks.append(current)
+        return chunks
+
+    def _fit_line(self, line: TranscriptLine, budget: int) -> list[tuple[TranscriptLine, int]]:
+        """The line with its token cost, or, if too long for one chunk, its halves split at word boundaries
+        with interpolated times."""
+        cost = self.backend.count_tokens(line.render() + "\n")
+        if cost <= budget:
+            return [(line, cost)]
+        words = line.text.split()
+        if len(words) < 2:
+            half = len(line.text) // 2
+            first_text, second_text = line.text[:half], line.text[half:]
+        else:
+            first_text, second_text = " ".join(words[: len(words) // 2]), " ".join(words[len(words) // 2 :])
+        middle = line.start + (line.end - line.start) * len(first_text) / max(1, len(line.text))
+        first = TranscriptLine(line.start, middle, line.speaker, first_text)
+        second = TranscriptLine(middle, line.end, line.speaker, second_text)
+        return self._fit_line(first, budget) + self._fit_line(second, budget)
+
+    # ---- reduce ----------------------------------------------------------------------------------------
+
+    def _reduce(self, notes: list[NoteLine], *, duration: float, language: str | None) -> LlmSummary:
+        final_prompt = notes_prompt(notes, duration=duration, language=language, final=True)
+        while not self._fits(final_prompt, LlmSummary):
+            if len(notes) <= 1:
+                raise PermanentError(
+                    "llm_context_too_small",
+                    f"The model's context ({self.backend.context_tokens} tokens) cannot hold one note.",
+                )
+            notes = self._merge_notes(notes, duration=duration, language=language)
+            final_prompt = notes_prompt(notes, duration=duration, language=language, final=True)
+        return self._generate(LlmSummary, final_prompt)
+
+    def _merge_notes(self, notes: list[NoteLine], *, duration: float, language: str | None) -> list[NoteLine]:
+        """One intermediate reduce round: each group of consecutive notes that fits a context becomes one."""
+        budget = self._budget(notes_prompt([], duration=duration, language=language, final=False), LlmChunkNotes)
+        groups: list[list[NoteLine]] = [[]]
+        used = 0
+        for note in notes:
+            cost = self.backend.count_tokens(note.render() + "\n")
+            if groups[-1] and used + cost > budget:
+                groups.append([])
+                used = 0
+            groups[-1].append(note)
+            used += cost
+        if len(groups) == len(notes):
+            # Pairs at least, or the rounds would never shrink the list.
+            groups = [notes[i : i + 2] for i in range(0, len(notes), 2)]
+        merged: list[NoteLine] = []
+        for group in groups:
+            if len(group) == 1:
+                merged.append(group[0])
+                continue
+            result = self._generate(
+                LlmChunkNotes, notes_prompt(group, duration=duration, language=language, final=False)
+            )
+            merged.append(
+                NoteLine(
+                    start=group[0].start,
+                    end=group[-1].end,
+                    title=result.title.strip(),
+                    summary=result.summary.strip(),
+                    keywords=result.keywords,
+                )
+            )
+        return merged
+
+    # ---- one validated generation ----------------------------------------------------------------------
+
+    def _generate(self, struct: type[OutputT], user_prompt: str) -> OutputT:
+        messages = chat(user_prompt)
+        problem = ""
+        for attempt in range(self.settings.max_attempts):
+            completion = self.backend.complete_json(
+                messages,
+                schema_name=struct.__name__,
+                schema=self._schemas[struct],
+                max_tokens=self._max_tokens[struct],
+                # A greedy retry would repeat the same output; later attempts sample, seeded, so a rerun
+                # of the same job still makes the same choices.
+                temperature=0.0 if attempt == 0 else self.settings.retry_temperature,
+                seed=self.settings.seed + attempt,
+            )
+            self.completions.append(completion)
+            problem = _output_problem(completion)
+            if problem:
+                continue
+            assert completion.content is not None
+            try:
+                output = msgspec.json.decode(completion.content, type=struct)
+            except msgspec.ValidationError as exc:
+                problem = f"does not match the schema: {exc}"
+                continue
+            except msgspec.DecodeError as exc:
+                problem = f"is not JSON: {exc}"
+                continue
+            if not output.summary.strip() or not output.title.strip():
+                problem = "has a blank summary or title"
+                continue
+            return output
+        raise PermanentError(
+            "llm_output_invalid",
+            f"The model ({self.backend.model_name}) produced no valid {struct.__name__} in "
+            f"{self.settings.max_attempts} attempts; the last output {problem}.",
+        )
+
+    # ---- result ----------------------------------------------------------------------------------------
+
+    def _assemble(
+        self,
+        transcript: Transcript,
+        result: LlmSummary,
+        extra_keywords: Sequence[str],
+        chapters: list[Chapter],
+        chunk_count: int,
+    ) -> Summary:
+        vocab = vocabulary(transcript)
+        keywords = grounded_keywords(result.keywords, vocab)
+        if len(keywords) < 5:
+            # Chunk keywords are the model's too; they top the list up before anything else is considered.
+            keywords = grounded_keywords([*keywords, *extra_keywords], vocab)[: max(5, len(keywords))]
+        source: Literal["model", "yake"] = "model"
+        if not keywords and self.settings.keyword_fallback:
+            text = "\n".join(segment.text for segment in transcript.segments)
+            keywords = yake_keywords(text, transcript.known_language, vocab)
+            source = "yake"
+        summary = Summary(
+            title=" ".join(result.title.split()),
+            summary=" ".join(result.summary.split()),
+            keywords=keywords,
+            chapters=chapters,
+            language=transcript.known_language,
+            model=self.backend.model_name,
+            keywords_source=source,
+            chunk_count=chunk_count,
+        )
+        # Round trip through the typed decoder: the Struct's bounds are checked on what we return, too.
+        return summary_decoder.decode(summary_encoder.encode(summary))
+
+
+def chat_text(user_prompt: str) -> str:
+    return "\n".join(message["content"] for message in chat(user_prompt))
+
+
+def _output_problem(completion: Completion) -> str:
+    if completion.content is None:
+        return "was missing (malformed response)"
+    if completion.finish_reason == "length":
+        return "was cut off at max_tokens"
+    return ""
+
+
+def _by_frequency(keywords: Sequence[str]) -> list[str]:
+    """Distinct keywords, most often named first (first spelling kept), for topping up the final list."""
+    counts: Counter[str] = Counter()
+    spelling: dict[str, str] = {}
+    for keyword in keywords:
+        key = " ".join(keyword.casefold().split())
+        counts[key] += 1
+        spelling.setdefault(key, keyword)
+    return [spelling[key] for key, _ in counts.most_common()]
+
+
+def load_engine(settings: SummarizerSettings) -> SummarizerEngine:
+    """Load the configured backend once per process (the local one starts llama-server) and wrap it."""
+    backend: LlmBackend
+    if settings.engine == "openai":
+        from vidpipe_summarizer.llm import OpenAICompatibleBackend
+
+        backend = OpenAICompatibleBackend(
+            base_url=settings.base_url,
+            model=settings.model,
+            context_tokens=settings.context_tokens,
+            api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+            connect_timeout_s=settings.connect_timeout_s,
+            request_timeout_s=settings.request_timeout_s,
+            http_retries=settings.http_retries,
+            http_backoff_s=settings.http_backoff_s,
+            chars_per_token=settings.chars_per_token,
+        )
+    else:
+        backend = load_local_backend(settings)
+    return SummarizerEngine(backend, settings)
+
+
+def load_local_backend(settings: SummarizerSettings, *, extra_body: dict[str, Any] | None = None) -> LlmBackend:
+    from vidpipe_summarizer.build import SHIPPED_MODELS, assemble_model
+    from vidpipe_summarizer.llama_server import LlamaServerError, LlamaServerProcess, LocalLlamaBackend
+
+    if settings.local_model_path is not None:
+        model_path, alias = settings.local_model_path, settings.local_model_path.stem
+    else:
+        shipped = SHIPPED_MODELS.get(settings.local_model)
+        if shipped is None:
+            raise LlamaServerError(
+                f"unknown SUMMARIZER_LOCAL_MODEL {settings.local_model!r}; choose one of {sorted(SHIPPED_MODELS)}"
+            )
+        model_path, alias = assemble_model(shipped), shipped.name
+    server = LlamaServerProcess(
+        binary=settings.llama_server_binary,
+        model_path=model_path,
+        alias=alias,
+        context_tokens=settings.local_context_tokens,
+        threads=settings.local_threads,
+        startup_timeout_s=settings.local_startup_timeout_s,
+    )
+    return LocalLlamaBackend(
+        server,
+        request_timeout_s=settings.request_timeout_s,
+        http_retries=settings.http_retries,
+        extra_body=extra_body,
+    )

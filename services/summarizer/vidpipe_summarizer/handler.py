@@ -1,0 +1,108 @@
+"""The summarize stage on the queue: transcript rows (with the user's speaker names) → summary → COMPLETED.
+
+A re-run after the user edits the transcript or renames speakers is just another SummarizeRequest for the
+same transcript: it reads the current text and names, and adds a newer summary beside the old one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from vidpipe.db.queries import queries
+from vidpipe.errors import PermanentError
+from vidpipe.messages import SummarizeRequest
+from vidpipe.settings import Settings
+from vidpipe.stage import Handler, StageContext, StageOutcome, TaskStatus
+from vidpipe_summarizer.engine import SummarizerEngine, load_engine
+from vidpipe_summarizer.schema import Summary
+from vidpipe_summarizer.settings import SummarizerSettings
+from vidpipe_summarizer.transcript import Transcript, TranscriptSegment
+
+NO_SPEECH = "No speech was detected in this recording, so there is nothing to summarise."
+
+
+async def load_transcript(ctx: StageContext, message: SummarizeRequest) -> Transcript:
+    params = {"transcript_id": message.transcript_id}
+    async with ctx.db.connection() as conn:
+        header = await (await conn.execute(queries.transcript_by_id, params)).fetchone()
+        if header is None:
+            raise PermanentError("transcript_missing", "the transcript to summarise no longer exists")
+        segments = await (await conn.execute(queries.segments_for_transcript, params)).fetchall()
+        speakers = await (await conn.execute(queries.speakers_for_transcript, params)).fetchall()
+    return Transcript(
+        segments=[
+            TranscriptSegment(start=s["start_s"], end=s["end_s"], text=s["text"], speaker=s["speaker"])
+            for s in segments
+            if s["text"].strip()
+        ],
+        language=header["language"],
+        speaker_names={s["label"]: s["display_name"] for s in speakers if s["display_name"]},
+    )
+
+
+def _persist(
+    message: SummarizeRequest,
+    *,
+    title: str | None,
+    summary: str,
+    keywords: list[str],
+    chapters: list[dict[str, Any]],
+    model: str,
+) -> Any:
+    async def persist(conn: AsyncConnection[Any]) -> None:
+        await conn.execute(
+            queries.insert_summary,
+            {
+                "transcript_id": message.transcript_id,
+                "task_id": message.task_id,
+                "title": title,
+                "summary": summary,
+                "keywords": keywords,
+                "chapters": Jsonb(chapters),
+                "model": model,
+            },
+        )
+
+    return persist
+
+
+def make_handler(engine: SummarizerEngine) -> Handler[SummarizeRequest]:
+    async def handle(message: SummarizeRequest, ctx: StageContext) -> StageOutcome:
+        transcript = await load_transcript(ctx, message)
+        if not transcript.segments:
+            return StageOutcome(
+                persist=_persist(message, title=None, summary=NO_SPEECH, keywords=[], chapters=[], model="none"),
+                final_status=TaskStatus.COMPLETED,
+                detail={"empty_transcript": True},
+            )
+        summary: Summary = await ctx.run_blocking(engine.summarize, transcript, progress=ctx.progress_from_thread())
+        chapters = [{"start_s": c.start, "title": c.title} for c in summary.chapters]
+        return StageOutcome(
+            persist=_persist(
+                message,
+                title=summary.title,
+                summary=summary.summary,
+                keywords=list(summary.keywords),
+                chapters=chapters,
+                model=summary.model,
+            ),
+            final_status=TaskStatus.COMPLETED,
+            detail={"model": summary.model, "chunks": summary.chunk_count, "keywords_source": summary.keywords_source},
+        )
+
+    return handle
+
+
+@contextlib.asynccontextmanager
+async def summarization_handler(settings: Settings) -> AsyncIterator[Handler[SummarizeRequest]]:
+    engine = await asyncio.to_thread(load_engine, SummarizerSettings())
+    try:
+        yield make_handler(engine)
+    finally:
+        await asyncio.to_thread(engine.close)

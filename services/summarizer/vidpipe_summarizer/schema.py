@@ -1,0 +1,111 @@
+"""What the model must return (JSON schema for constrained decoding) and what the stage returns.
+
+The JSON schema sent to the server is generated from the msgspec Structs below, so the constraint the
+server decodes under and the validation applied to its output cannot drift apart. Every string and list
+is bounded: constrained decoding only yields valid JSON if generation *finishes*, and an unbounded string
+lets a small model loop ("m-h-m-m-m...") until max_tokens cuts the JSON off.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+# Bounds from the research runs (summary 40-450 chars, 5-10 keywords of 2-30 chars kept every model's
+# output finite and valid); title and chunk notes sized alike.
+SummaryText = Annotated[
+    str, msgspec.Meta(min_length=40, max_length=450, description="2 to 4 sentences on what was discussed.")
+]
+ChunkSummaryText = Annotated[
+    str, msgspec.Meta(min_length=20, max_length=300, description="1 to 3 sentences on this part.")
+]
+Title = Annotated[str, msgspec.Meta(min_length=3, max_length=80, description="A short title.")]
+Keyword = Annotated[str, msgspec.Meta(min_length=2, max_length=30)]
+Keywords = Annotated[
+    list[Keyword],
+    msgspec.Meta(min_length=5, max_length=10, description="Topic words or short phrases used in the text."),
+]
+ChunkKeywords = Annotated[
+    list[Keyword],
+    msgspec.Meta(min_length=1, max_length=8, description="Topic words or short phrases used in the text."),
+]
+
+
+class LlmSummary(msgspec.Struct, forbid_unknown_fields=True):
+    """The model's summary of a whole transcript (single pass or the reduce step)."""
+
+    # Order matters: the model writes the summary first, then condenses it into a title.
+    summary: SummaryText
+    title: Title
+    keywords: Keywords
+
+
+class LlmChunkNotes(msgspec.Struct, forbid_unknown_fields=True):
+    """The model's notes on one chunk (the map step); the title becomes the chapter title."""
+
+    summary: ChunkSummaryText
+    title: Title
+    keywords: ChunkKeywords
+
+
+LlmOutput = LlmSummary | LlmChunkNotes
+
+
+def json_schema_for(struct: type[msgspec.Struct]) -> dict[str, Any]:
+    """The Struct's JSON schema, inlined: OpenAI strict mode wants an object at the top, not a `$ref`."""
+    generated = msgspec.json.schema(struct)
+    ref = generated.get("$ref", "")
+    schema: dict[str, Any] = generated["$defs"][ref.rsplit("/", 1)[-1]] if ref else generated
+    if any("$ref" in str(value) for value in schema.values()):
+        raise ValueError(f"{struct.__name__} must stay flat: nested Structs would need $defs")
+    return schema
+
+
+def worst_case_output_tokens(schema: dict[str, Any]) -> int:
+    """Upper bound on tokens for any document the schema allows: every character one token, plus syntax.
+
+    Used as max_tokens so the server never truncates a still-valid generation, and reserved from the
+    context window when chunking.
+    """
+
+    def chars(node: dict[str, Any]) -> int:
+        kind = node.get("type")
+        if kind == "string":
+            return int(node["maxLength"]) + 2
+        if kind == "array":
+            items = int(node["maxItems"])
+            return 2 + items * (chars(node["items"]) + 2)
+        if kind == "object":
+            return 2 + sum(len(name) + 4 + chars(sub) for name, sub in node["properties"].items())
+        raise ValueError(f"unbounded schema node {node!r}")
+
+    # Grammars allow a little whitespace between tokens; 10 % covers it.
+    return int(chars(schema) * 1.1) + 16
+
+
+class Chapter(msgspec.Struct, frozen=True, kw_only=True):
+    start: float
+    """Seconds from the start of the media."""
+    title: str
+
+
+class Summary(msgspec.Struct, frozen=True, kw_only=True):
+    """The stage's result: what the handler stores and `vidpipe summarize` prints."""
+
+    title: Title
+    summary: SummaryText
+    keywords: Annotated[list[Keyword], msgspec.Meta(max_length=10)]
+    """Each keyword's words occur in the transcript; empty only when no candidate survived that check."""
+    chapters: list[Chapter]
+    """Empty for transcripts shorter than the chapter threshold (5 minutes by default)."""
+    language: str | None
+    model: str
+    """Which model wrote it, for provenance next to the stored result."""
+    keywords_source: Literal["model", "yake"]
+    chunk_count: int
+    """1 for a single pass; more when the transcript was summarised map-reduce."""
+
+
+summary_encoder = msgspec.json.Encoder()
+summary_decoder = msgspec.json.Decoder(Summary)

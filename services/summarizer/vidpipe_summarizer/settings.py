@@ -1,0 +1,115 @@
+"""Summarizer settings (`SUMMARIZER_*`), read once by an entry point and passed down; never at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vidpipe_summarizer.build import QWEN25_CODER_15B, SHIPPED_MODELS, default_llama_server_path
+
+
+class SummarizerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SUMMARIZER_", env_file=None, extra="ignore", frozen=True)
+
+    engine: Literal["local", "openai"] = Field(
+        "local",
+        description="`local`: start llama-server on loopback with a shipped GGUF (CPU, offline). "
+        "`openai`: talk to an already running OpenAI-compatible server (vLLM in production).",
+    )
+
+    # --- openai engine (production) ---
+    base_url: str = Field(
+        "http://127.0.0.1:8001/v1",
+        description="OpenAI-compatible API root of the production server, with `/v1` (the vLLM service).",
+    )
+    model: str = Field(
+        "meta-llama/Llama-3.2-3B-Instruct",
+        description="Model name sent in each request (vLLM: the served model name).",
+    )
+    api_key: SecretStr | None = Field(None, description="Bearer token for the server, if it requires one.")
+    context_tokens: int = Field(
+        8192,
+        ge=1024,
+        description="Context window of the production model as served (vLLM --max-model-len); "
+        "transcripts longer than fits are summarised map-reduce.",
+    )
+    chars_per_token: float = Field(
+        3.0,
+        gt=0.5,
+        description="Conservative characters-per-token estimate for non-CJK text when the server offers no "
+        "tokenizer endpoint (the openai engine); CJK characters always count as one token each.",
+    )
+
+    # --- local engine (llama-server subprocess) ---
+    local_model: str = Field(
+        QWEN25_CODER_15B.name,
+        description=f"Shipped GGUF the local engine serves: one of {sorted(SHIPPED_MODELS)}; "
+        "ignored when local_model_path is set.",
+    )
+    local_model_path: Path | None = Field(
+        None, description="Explicit GGUF file for the local engine (overrides local_model)."
+    )
+    llama_server_binary: Path = Field(
+        default_factory=default_llama_server_path,
+        description="llama-server executable, built by `python -m vidpipe_summarizer.build` (default "
+        "$VIDPIPE_CACHE_DIR or ~/.cache/vidpipe, then llama-server-<llama-cpp-python version>/llama-server).",
+    )
+    local_context_tokens: int = Field(
+        4096,
+        ge=512,
+        description="llama-server -c: context window of the local model; smaller is faster, chunks more.",
+    )
+    local_threads: int = Field(
+        1,
+        ge=1,
+        description="llama-server --threads. llama.cpp's threads meet at a spinning barrier after every "
+        "layer: on an idle 2-core machine 2 threads are ~1.7x faster than 1, but when other work shares the "
+        "cores (the embedded stack runs all stages on one machine) 2 threads fell to 3.5 tok/s vs 40 with 1. "
+        "Raise it only where the summarizer has the cores to itself.",
+    )
+    local_startup_timeout_s: float = Field(
+        120.0, gt=0, description="How long to wait for llama-server's /health after starting it."
+    )
+
+    # --- both engines ---
+    request_timeout_s: float = Field(
+        300.0, gt=0, description="Per-request read timeout; a CPU model can take minutes on a long chunk."
+    )
+    connect_timeout_s: float = Field(5.0, gt=0, description="Per-request connect timeout.")
+    http_retries: int = Field(
+        2,
+        ge=0,
+        description="Extra tries after a timeout, connection error, 429 or 5xx, then RetryableError.",
+    )
+    http_backoff_s: float = Field(1.0, ge=0, description="First back-off between HTTP retries (doubles each time).")
+    max_attempts: int = Field(
+        3,
+        ge=1,
+        description="Generations per LLM call whose output fails JSON/schema validation before the job fails "
+        "with PermanentError(llm_output_invalid).",
+    )
+    seed: int = Field(1234, description="Sampling seed; with temperature 0 the first attempt is greedy anyway.")
+    retry_temperature: float = Field(
+        0.4,
+        ge=0,
+        description="Temperature of attempts after the first: a greedy retry would repeat the same output.",
+    )
+    chapter_min_duration_s: float = Field(
+        300.0,
+        ge=0,
+        description="Transcripts at least this long get chapters; shorter ones get an empty chapter list.",
+    )
+    chapter_target_s: float = Field(
+        180.0,
+        gt=0,
+        description="Preferred chapter length; chapters grow for long transcripts (see max_chapters).",
+    )
+    max_chapters: int = Field(12, ge=1, description="Chapters a transcript aims for at most (time-based split).")
+    keyword_fallback: bool = Field(
+        True,
+        description="If none of the model's keywords occur in the transcript, use yake keywords instead "
+        "(keywords only; a summary is never made up without the model).",
+    )
