@@ -6,6 +6,8 @@ tests never see each other's rows or messages.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -21,7 +23,11 @@ from vidpipe.db.migrate import apply_migrations
 from vidpipe.db.pool import open_pool
 from vidpipe.localinfra import MotoServer, PostgresCluster
 from vidpipe.provision import provision
+from vidpipe.queues import open_sqs, resolve_queue_urls
 from vidpipe.settings import AWSSettings, DatabaseSettings, Settings, WorkerSettings
+from vidpipe.storage import open_storage
+
+from .harness import Harness
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -86,3 +92,16 @@ async def pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool[Any]]:
     pool = await open_pool(settings.db)
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+async def harness(settings: Settings, pool: AsyncConnectionPool[Any]) -> AsyncIterator[Harness]:
+    async with contextlib.AsyncExitStack() as stack:
+        sqs = await stack.enter_async_context(open_sqs(settings.aws))
+        storage = await stack.enter_async_context(open_storage(settings.aws))
+        queues = await resolve_queue_urls(sqs, settings)
+        h = Harness(settings=settings, pool=pool, sqs=sqs, storage=storage, queues=queues)
+        yield h
+        for stop, _, _ in h.running:
+            stop.set()
+        await asyncio.gather(*(task for _, task, _ in h.running), return_exceptions=True)

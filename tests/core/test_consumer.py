@@ -14,7 +14,7 @@ from vidpipe.settings import Settings
 from vidpipe.stage import StageContext, StageOutcome
 from vidpipe.testing import task_events, task_row
 
-from .conftest import Harness, wait_until
+from ..harness import Harness, wait_until
 
 
 def transcribe_next(message: ModerateRequest) -> TranscribeRequest:

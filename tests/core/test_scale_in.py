@@ -12,7 +12,7 @@ from vidpipe.scaling import open_scale_in_guard
 from vidpipe.settings import Settings
 from vidpipe.stage import StageContext, StageOutcome
 
-from .conftest import Harness, wait_until
+from ..harness import Harness, wait_until
 
 
 def make_group(settings: Settings, name: str) -> str:

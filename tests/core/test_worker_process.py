@@ -11,7 +11,7 @@ from typing import Any
 from vidpipe.settings import Settings
 from vidpipe.testing import task_events, task_row
 
-from .conftest import Harness, wait_until
+from ..harness import Harness, wait_until
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:

@@ -1,21 +1,21 @@
+"""Drives a Consumer against the real local SQS/S3 and PostgreSQL for tests (see the `harness` fixture)."""
+
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from vidpipe.consumer import Consumer
 from vidpipe.messages import ModerateRequest, StageMessage, encode_message
-from vidpipe.queues import QueueUrls, open_sqs, resolve_queue_urls
+from vidpipe.queues import QueueUrls
 from vidpipe.settings import Settings
 from vidpipe.stage import Handler
-from vidpipe.storage import Storage, open_storage
+from vidpipe.storage import Storage
 from vidpipe.testing import create_task_row
 
 if TYPE_CHECKING:
@@ -83,16 +83,3 @@ async def wait_until(predicate: Callable[[], Any], timeout_s: float = 20.0, inte
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval_s)
-
-
-@pytest.fixture
-async def harness(settings: Settings, pool: AsyncConnectionPool[Any]) -> AsyncIterator[Harness]:
-    async with contextlib.AsyncExitStack() as stack:
-        sqs = await stack.enter_async_context(open_sqs(settings.aws))
-        storage = await stack.enter_async_context(open_storage(settings.aws))
-        queues = await resolve_queue_urls(sqs, settings)
-        h = Harness(settings=settings, pool=pool, sqs=sqs, storage=storage, queues=queues)
-        yield h
-        for stop, _, _ in h.running:
-            stop.set()
-        await asyncio.gather(*(task for _, task, _ in h.running), return_exceptions=True)
