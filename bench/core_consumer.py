@@ -14,18 +14,15 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from vidpipe.consumer import Consumer
-from vidpipe.db.migrate import apply_migrations
 from vidpipe.db.pool import open_pool
-from vidpipe.localinfra import MotoServer, PostgresCluster
+from vidpipe.localinfra import local_services
 from vidpipe.logging import configure_logging
 from vidpipe.messages import ModerateRequest, SummarizeRequest, TranscribeRequest, encode_message
 from vidpipe.provision import provision
@@ -166,15 +163,7 @@ def main() -> None:
     parser.add_argument("--throughput-messages", type=int, default=300)
     args = parser.parse_args()
     configure_logging("WARNING", "console")
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    root = Path(tempfile.mkdtemp(prefix="vidpipe-bench-pg-"))
-    pg, moto = PostgresCluster(root=root), MotoServer()
-    pg.start()
-    moto.start()
-    try:
-        url = pg.create_database("bench")
-        apply_migrations(url)
+    with local_services("bench") as (url, moto):
         settings = Settings(
             db=DatabaseSettings(url=url, pool_max_size=10),
             aws=AWSSettings(endpoint_url=moto.url, bucket="bench", queue_prefix="bench-"),
@@ -182,10 +171,6 @@ def main() -> None:
         )
         provision(settings)
         result = asyncio.run(run(settings, args.tasks, args.throughput_messages))
-    finally:
-        moto.stop()
-        pg.stop(mode="immediate")
-        shutil.rmtree(root, ignore_errors=True)
     hop = result["hop_overhead_ms"]
     print(f"per-hop overhead over {result['hops']} hops: median {hop['median']:.1f} ms, p95 {hop['p95']:.1f} ms")
     tp = result["throughput"]

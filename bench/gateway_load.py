@@ -26,8 +26,7 @@ from typing import Any
 
 import httpx
 
-from vidpipe.db.migrate import apply_migrations
-from vidpipe.localinfra import MotoServer, PostgresCluster, free_port
+from vidpipe.localinfra import free_port, local_services
 from vidpipe.logging import configure_logging
 from vidpipe.provision import provision
 from vidpipe.settings import AuthSettings, AWSSettings, Settings
@@ -215,15 +214,7 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("WARNING", "console")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    root = Path(tempfile.mkdtemp(prefix="vidpipe-bench-pg-"))
-    pg, moto = PostgresCluster(root=root), MotoServer()
-    pg.start()
-    moto.start()
-    try:
-        url = pg.create_database("bench")
-        apply_migrations(url)
+    with local_services("bench") as (url, moto):
         env = {
             **os.environ,
             "DB_URL": url,
@@ -236,10 +227,6 @@ def main() -> None:
         }
         provision(Settings(aws=AWSSettings(endpoint_url=moto.url, bucket="bench", queue_prefix="bench-")))
         result = asyncio.run(run(env, args.pollers, args.seconds, args.runs))
-    finally:
-        moto.stop()
-        pg.stop(mode="immediate")
-        shutil.rmtree(root, ignore_errors=True)
     for name in ("status", "upload_url"):
         r = result[name]
         print(f"{name}: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, errors {r['errors']}")

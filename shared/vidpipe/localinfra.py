@@ -13,8 +13,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,3 +167,24 @@ class MotoServer:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+@contextlib.contextmanager
+def local_services(database: str = "vidpipe") -> Iterator[tuple[str, MotoServer]]:
+    """A throwaway PostgreSQL (migrated database `database`) and a moto server, for benchmarks and scripts."""
+    from vidpipe.db.migrate import apply_migrations
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    root = Path(tempfile.mkdtemp(prefix="vidpipe-pg-"))
+    pg, moto = PostgresCluster(root=root), MotoServer()
+    try:
+        pg.start()
+        moto.start()
+        url = pg.create_database(database)
+        apply_migrations(url)
+        yield url, moto
+    finally:
+        moto.stop()
+        pg.stop(mode="immediate")
+        shutil.rmtree(root, ignore_errors=True)

@@ -14,13 +14,12 @@ from litestar.params import Parameter
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from vidpipe import taskstate
 from vidpipe.db.queries import queries
 from vidpipe.messages import SummarizeRequest
-from vidpipe.queues import send_stage_message
 from vidpipe_gateway.access import optional_user, owned_media, readable_media
 from vidpipe_gateway.auth import CurrentUser
 from vidpipe_gateway.errors import ApiError, not_found
+from vidpipe_gateway.queueing import queue_task
 from vidpipe_gateway.results import latest_transcript, media_response, transcript_body
 from vidpipe_gateway.schemas import (
     EditRecord,
@@ -278,20 +277,7 @@ class MediaController(Controller):
         message = SummarizeRequest(
             task_id=task["id"], media_id=media_id, trace_id=trace_id, transcript_id=transcript["id"]
         )
-        try:
-            await send_stage_message(state.sqs, state.queues, message)
-        except Exception as error:
-            await taskstate.fail_task(
-                state.pool,
-                task["id"],
-                None,
-                code="queue_unavailable",
-                message="the processing queue could not be reached; try again",
-            )
-            raise ApiError(503, "queue_unavailable", "the processing queue could not be reached; try again") from error
-        async with state.pool.connection() as conn, conn.transaction():
-            await conn.execute(queries.mark_task_queued, {"task_id": task["id"], "stage": "summarize"})
-            await taskstate.insert_event(conn, task["id"], "summarize", "queued", detail={"rerun": True})
+        await queue_task(state, message, {"rerun": True})
         return StartProcessingResponse(task_id=task["id"], media_id=media_id, status="UPLOAD_COMPLETE")
 
     @delete("/{media_id:uuid}", status_code=204, summary="Delete a media: its objects and every row about it")

@@ -14,13 +14,12 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from psycopg.types.json import Jsonb
 
-from vidpipe import taskstate
 from vidpipe.db.queries import queries
 from vidpipe.messages import JobOptions, ModerateRequest
-from vidpipe.queues import send_stage_message
 from vidpipe.storage import CompletedPart
 from vidpipe_gateway.auth import CurrentUser
 from vidpipe_gateway.errors import ApiError, not_found
+from vidpipe_gateway.queueing import queue_task
 from vidpipe_gateway.schemas import (
     AbortUploadRequest,
     CompleteUploadRequest,
@@ -190,22 +189,7 @@ class VideoController(Controller):
             video_key=data.object_key,
             options=options,
         )
-        try:
-            await send_stage_message(state.sqs, state.queues, message)
-        except Exception as error:
-            log.error("queue_send_failed", task_id=str(task["id"]), error=repr(error))
-            await taskstate.fail_task(
-                state.pool,
-                task["id"],
-                None,
-                code="queue_unavailable",
-                message="the processing queue could not be reached; try again",
-            )
-            raise ApiError(503, "queue_unavailable", "the processing queue could not be reached; try again") from error
-        async with state.pool.connection() as conn, conn.transaction():
-            await conn.execute(queries.mark_task_queued, {"task_id": task["id"], "stage": "moderate"})
-            await taskstate.insert_event(conn, task["id"], "moderate", "queued", detail={"object_key": data.object_key})
-        log.info("task_queued", task_id=str(task["id"]), media_id=str(media["id"]), trace_id=trace_id)
+        await queue_task(state, message, {"object_key": data.object_key})
         return StartProcessingResponse(task_id=task["id"], media_id=media["id"], status="UPLOAD_COMPLETE")
 
     @get("/status/{task_id:uuid}", summary="A task's status, stages, progress and error")
