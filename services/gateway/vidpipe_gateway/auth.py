@@ -36,21 +36,33 @@ class TokenVerifier:
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims, or `jwt.InvalidTokenError` for anything not signed, current and ours."""
-        if self._jwks is not None:
-            key: Any = self._jwks.get_signing_key_from_jwt(token).key
-            algorithms = ["RS256"]
-        else:
+        if self._jwks is None:
             assert self._settings.jwt_secret is not None
-            key = self._settings.jwt_secret.get_secret_value()
-            algorithms = ["HS256"]
-        claims: dict[str, Any] = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._settings.jwt_secret.get_secret_value(),
+                algorithms=["HS256"],
+                audience=self._settings.audience,
+                issuer=self._settings.issuer,
+                options={"require": ["exp", "iat", "sub"]},
+            )
+            return claims
+        try:
+            key: Any = self._jwks.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientError as error:
+            raise jwt.InvalidTokenError(f"no signing key for this token: {error}") from error
+        claims = jwt.decode(
             token,
             key,
-            algorithms=algorithms,
-            audience=self._settings.audience,
+            algorithms=["RS256"],
             issuer=self._settings.issuer,
-            options={"require": ["exp", "iat", "sub"]},
+            options={"require": ["exp", "iat", "sub"], "verify_aud": False},
         )
+        # Cognito puts the app client in `aud` on ID tokens but in `client_id` on access tokens.
+        audience = claims.get("aud", claims.get("client_id"))
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self._settings.audience not in audiences:
+            raise jwt.InvalidAudienceError("the token is for another audience")
         return claims
 
 
