@@ -19,6 +19,7 @@ import psycopg
 import structlog
 from litestar import Request, get
 from litestar.datastructures import State
+from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 
 from vidpipe.db.queries import queries
@@ -85,7 +86,9 @@ class TaskEventHub:
 
 
 @get("/api/video/status/{task_id:uuid}/events", tags=["videos"], summary="Live status as Server-Sent Events")
-async def status_events(request: Request[CurrentUser, Any, Any], state: State, task_id: uuid.UUID) -> ServerSentEvent:
+async def status_events(
+    request: Request[CurrentUser, Any, Any], state: State, task_id: FromPath[uuid.UUID]
+) -> ServerSentEvent:
     owner_id = request.user.id
     async with state.pool.connection() as conn:
         if (

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import structlog
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
@@ -40,7 +40,7 @@ from vidpipe_transcriber.models import TranscriptSegment, TranscriptWord
 
 log = structlog.get_logger("vidpipe.gateway")
 
-MediaId = Annotated[uuid.UUID, Parameter(description="media id")]
+MediaId = Annotated[uuid.UUID, PathParameter(description="media id")]
 
 
 def _encode_cursor(created_at: datetime, media_id: uuid.UUID) -> str:
@@ -94,8 +94,8 @@ class MediaController(Controller):
         self,
         request: Request[CurrentUser, Any, Any],
         state: State,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
-        cursor: str | None = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        cursor: FromQuery[str | None] = None,
     ) -> MediaPage:
         before_created_at, before_id = _decode_cursor(cursor) if cursor else (None, None)
         async with state.pool.connection() as conn:
@@ -126,7 +126,7 @@ class MediaController(Controller):
 
     @patch("/{media_id:uuid}", summary="Change who may read this media")
     async def set_visibility(
-        self, request: Request[CurrentUser, Any, Any], state: State, media_id: MediaId, data: VisibilityUpdate
+        self, request: Request[CurrentUser, Any, Any], state: State, media_id: MediaId, data: JSONBody[VisibilityUpdate]
     ) -> MediaResponse:
         async with state.pool.connection() as conn:
             async with conn.transaction():
@@ -152,7 +152,11 @@ class MediaController(Controller):
 
     @patch("/{media_id:uuid}/speakers", summary="Name speakers (null resets a name to its label)")
     async def rename_speakers(
-        self, request: Request[CurrentUser, Any, Any], state: State, media_id: MediaId, data: SpeakerNamesUpdate
+        self,
+        request: Request[CurrentUser, Any, Any],
+        state: State,
+        media_id: MediaId,
+        data: JSONBody[SpeakerNamesUpdate],
     ) -> SpeakersResponse:
         async with state.pool.connection() as conn:
             async with conn.transaction():
@@ -190,8 +194,8 @@ class MediaController(Controller):
         request: Request[CurrentUser, Any, Any],
         state: State,
         media_id: MediaId,
-        idx: int,
-        data: SegmentTextUpdate,
+        idx: FromPath[int],
+        data: JSONBody[SegmentTextUpdate],
     ) -> Segment:
         text = data.text.strip()
         if not text:

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
 
 from vidpipe.db.queries import queries
 from vidpipe_gateway.auth import CurrentUser
@@ -29,7 +30,7 @@ class PeopleController(Controller):
 
     @post("/friends", status_code=201, summary="Let a user read my friends-visible media")
     async def add_friend(
-        self, request: Request[CurrentUser, Any, Any], state: State, data: FriendRequest
+        self, request: Request[CurrentUser, Any, Any], state: State, data: JSONBody[FriendRequest]
     ) -> dict[str, str]:
         if data.subject == request.user.subject:
             raise ApiError(400, "invalid_request", "you cannot befriend yourself")
@@ -41,7 +42,9 @@ class PeopleController(Controller):
         return {"subject": data.subject}
 
     @delete("/friends/{subject:str}", status_code=204, summary="Stop sharing friends-visible media with a user")
-    async def remove_friend(self, request: Request[CurrentUser, Any, Any], state: State, subject: str) -> None:
+    async def remove_friend(
+        self, request: Request[CurrentUser, Any, Any], state: State, subject: FromPath[str]
+    ) -> None:
         async with state.pool.connection() as conn, conn.transaction():
             row = await (
                 await conn.execute(queries.remove_friend, {"user_id": request.user.id, "friend_subject": subject})

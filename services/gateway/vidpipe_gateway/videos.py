@@ -12,6 +12,7 @@ import msgspec
 import structlog
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
 from psycopg.types.json import Jsonb
 
 from vidpipe.db.queries import queries
@@ -53,7 +54,7 @@ class VideoController(Controller):
 
     @post("/upload-url", status_code=201, summary="Reserve a media id and get a presigned upload")
     async def upload_url(
-        self, request: Request[CurrentUser, Any, Any], state: State, data: UploadUrlRequest
+        self, request: Request[CurrentUser, Any, Any], state: State, data: JSONBody[UploadUrlRequest]
     ) -> UploadUrlResponse:
         gateway = state.settings.gateway
         content_type = data.content_type.lower()
@@ -115,7 +116,7 @@ class VideoController(Controller):
 
     @post("/complete-upload", status_code=200, summary="Complete a multipart upload")
     async def complete_upload(
-        self, request: Request[CurrentUser, Any, Any], state: State, data: CompleteUploadRequest
+        self, request: Request[CurrentUser, Any, Any], state: State, data: JSONBody[CompleteUploadRequest]
     ) -> dict[str, str]:
         media = await _owned_media_by_key(state, request.user, data.object_key)
         if media["upload_id"] != data.upload_id:
@@ -129,7 +130,7 @@ class VideoController(Controller):
 
     @post("/abort-upload", status_code=200, summary="Abort a multipart upload and forget the media")
     async def abort_upload(
-        self, request: Request[CurrentUser, Any, Any], state: State, data: AbortUploadRequest
+        self, request: Request[CurrentUser, Any, Any], state: State, data: JSONBody[AbortUploadRequest]
     ) -> dict[str, str]:
         media = await _owned_media_by_key(state, request.user, data.object_key)
         if media["upload_id"] != data.upload_id:
@@ -141,7 +142,7 @@ class VideoController(Controller):
 
     @post("/start-processing", status_code=202, summary="Check the upload and queue the pipeline")
     async def start_processing(
-        self, request: Request[CurrentUser, Any, Any], state: State, data: StartProcessingRequest
+        self, request: Request[CurrentUser, Any, Any], state: State, data: JSONBody[StartProcessingRequest]
     ) -> StartProcessingResponse:
         gateway = state.settings.gateway
         media = await _owned_media_by_key(state, request.user, data.object_key)
@@ -194,7 +195,7 @@ class VideoController(Controller):
 
     @get("/status/{task_id:uuid}", summary="A task's status, stages, progress and error")
     async def status(
-        self, request: Request[CurrentUser, Any, Any], state: State, task_id: uuid.UUID
+        self, request: Request[CurrentUser, Any, Any], state: State, task_id: FromPath[uuid.UUID]
     ) -> TaskStatusResponse:
         async with state.pool.connection() as conn:
             task = await (

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar import get
+from litestar.params import FromPath
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
@@ -27,7 +28,7 @@ async def videos_page() -> File:
 
 
 @get("/videos/{media_id:str}", include_in_schema=False)
-async def video_page(media_id: str) -> File:
+async def video_page(media_id: FromPath[str]) -> File:
     return _page("video.html")
 
 
