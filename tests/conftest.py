@@ -75,7 +75,15 @@ def make_settings(database_url: str, moto: MotoServer, **worker: Any) -> Setting
         db=DatabaseSettings(url=database_url, pool_max_size=4),
         aws=AWSSettings(endpoint_url=moto.url, bucket=f"test-{suffix}", queue_prefix=f"t{suffix}-"),
         worker=WorkerSettings(
-            **{"wait_time_s": 1, "visibility_timeout_s": 30, "retry_base_delay_s": 0, "shutdown_grace_s": 5} | worker
+            # The DLQ watcher is off unless a test turns it on: it would hide DLQ messages other tests read.
+            **{
+                "wait_time_s": 1,
+                "visibility_timeout_s": 30,
+                "retry_base_delay_s": 0,
+                "shutdown_grace_s": 5,
+                "dead_letter_check_s": 0,
+            }
+            | worker
         ),
     )
 

@@ -106,6 +106,7 @@ class Consumer:
         log.info("consumer_started", stage=self.stage, concurrency=cfg.concurrency, prefetch=cfg.prefetch)
         receiver = asyncio.create_task(self._receive_loop(stop), name=f"{self.stage}-receiver")
         idle_watch = asyncio.create_task(self._release_protection_when_idle(stop), name=f"{self.stage}-idle-watch")
+        dead_watch = asyncio.create_task(self._fail_dead_lettered_tasks(stop), name=f"{self.stage}-dlq-watch")
         workers = [
             asyncio.create_task(self._work_loop(stop), name=f"{self.stage}-worker-{i}") for i in range(cfg.concurrency)
         ]
@@ -119,8 +120,9 @@ class Consumer:
             if task.exception() is not None:
                 log.error("worker_task_crashed", error=repr(task.exception()))
         await self._release_buffered()
-        idle_watch.cancel()
-        await asyncio.gather(idle_watch, return_exceptions=True)
+        for side_task in (idle_watch, dead_watch):
+            side_task.cancel()
+        await asyncio.gather(idle_watch, dead_watch, return_exceptions=True)
         await self.scale_in_guard.set_protected(False)
         log.info("consumer_stopped", stage=self.stage, processed=self.processed, cancelled=len(pending))
 
@@ -185,6 +187,43 @@ class Consumer:
                 await self.scale_in_guard.set_protected(False)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=min(5.0, max(idle_after / 3, 0.1)))
+
+    async def _fail_dead_lettered_tasks(self, stop: asyncio.Event) -> None:
+        """Backstop for failures the handler never saw: a worker killed (OOM, spot) on the last delivery.
+
+        SQS then moves the message to the DLQ silently; this makes its task FAILED with a reason. The message
+        stays in the DLQ for an operator to redrive, hidden for 12 h after each look so it is not re-read.
+        """
+        every = self.settings.worker.dead_letter_check_s
+        if not every:
+            return
+        dlq = self.queues.dead_letter[self.stage]
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
+            if stop.is_set():
+                return
+            try:
+                response = await self.sqs.receive_message(
+                    QueueUrl=dlq,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=0,
+                    VisibilityTimeout=43200,
+                    MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                )
+                for message in response.get("Messages", []):
+                    task_id = salvage_task_id(message["Body"])
+                    if task_id is not None and await taskstate.fail_task(
+                        self.pool,
+                        task_id,
+                        self.stage,
+                        code="dead_lettered",
+                        message=f"the {self.stage} stage never finished: its worker stopped (crashed, ran out of "
+                        "memory or was reclaimed) on every delivery",
+                    ):
+                        log.error("dead_lettered_task_failed", task_id=str(task_id))
+            except Exception as error:
+                log.warning("dead_letter_check_failed", error=repr(error))
 
     async def _release_buffered(self) -> None:
         released = 0

@@ -73,6 +73,12 @@ class WorkerSettings(BaseSettings):
         1.0, ge=0, description="Fewest seconds between two progress events of one stage (throttles NOTIFY)."
     )
     workdir: str | None = Field(None, description="Scratch directory for downloads; the system temp dir if unset.")
+    dead_letter_check_s: float = Field(
+        30.0,
+        ge=0,
+        description="How often the worker looks into its stage's DLQ to fail tasks whose message ended there "
+        "(e.g. the worker was killed on the last delivery); 0 turns it off.",
+    )
     autoscaling_group: str | None = Field(
         None,
         description="Auto Scaling group of this instance: enables scale-in protection while busy (set by user data).",

@@ -9,7 +9,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 from vidpipe.errors import PermanentError, RetryableError
-from vidpipe.messages import ModerateRequest, TranscribeRequest, decode_message
+from vidpipe.messages import ModerateRequest, TranscribeRequest, decode_message, encode_message
 from vidpipe.settings import Settings
 from vidpipe.stage import StageContext, StageOutcome
 from vidpipe.testing import task_events, task_row
@@ -340,3 +340,29 @@ async def test_progress_events_are_recorded_and_notified(harness: Harness, setti
     ]
     assert events[1]["detail"] == {"detail": "half way"}
     assert len(notified) == 3 and all(str(message.task_id) in n for n in notified)
+
+
+async def test_a_task_whose_message_was_dead_lettered_behind_the_workers_back_is_failed(harness: Harness) -> None:
+    # Given a message SQS moved to the DLQ itself (the worker was killed on its last delivery)
+    message = await harness.new_task()
+    await harness.sqs.send_message(QueueUrl=harness.queues.dead_letter["moderate"], MessageBody=encode_message(message))
+    settings = harness.settings.model_copy(
+        update={"worker": harness.settings.worker.model_copy(update={"dead_letter_check_s": 0.5})}
+    )
+
+    async def handler(message: ModerateRequest, ctx: StageContext) -> StageOutcome:
+        raise AssertionError("dead-lettered messages are not processed")
+
+    # When a worker of that stage runs
+    harness.start(harness.consumer(handler, settings))
+
+    # Then the task shows FAILED with the reason, and the message stays in the DLQ for a redrive
+    async def failed() -> bool:
+        return (await task_row(harness.pool, message.task_id))["status"] == "FAILED"
+
+    await wait_until(failed, timeout_s=20)
+    task = await task_row(harness.pool, message.task_id)
+    assert task["error_code"] == "dead_lettered"
+    assert "never finished" in task["error_message"]
+    visible, hidden = await harness.queue_depth(harness.queues.dead_letter["moderate"])
+    assert visible + hidden == 1

@@ -191,7 +191,7 @@ async def test_consumer_hands_off_and_dead_letters_on_terraform_queues(
         aws=AWSSettings(endpoint_url=moto.url, bucket=applied.bucket, queue_prefix=applied.queue_prefix),
         worker=WorkerSettings(
             wait_time_s=1, visibility_timeout_s=30, retry_base_delay_s=0, shutdown_grace_s=5,
-            max_receive_count=MAX_RECEIVE_COUNT,
+            max_receive_count=MAX_RECEIVE_COUNT, dead_letter_check_s=0,
         ),
     )  # fmt: skip
     failing: set[uuid.UUID] = set()
