@@ -11,16 +11,13 @@ from litestar.datastructures import State
 from psycopg import AsyncConnection
 
 from vidpipe.db.queries import queries
-from vidpipe_gateway.auth import CurrentUser, user_for_claims
+from vidpipe_gateway.auth import CurrentUser, bearer_token, user_for_claims
 from vidpipe_gateway.errors import ApiError, not_found
 
 
 async def optional_user(request: Request[Any, Any, Any], state: State) -> CurrentUser | None:
     """The caller if a token came with the request (a bad token is still a 401), else None (anonymous)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        token = request.query_params.get("access_token", "")
+    token = bearer_token(request)
     if not token:
         return None
     try:

@@ -102,13 +102,19 @@ async def user_for_claims(pool: AsyncConnectionPool[Any], claims: dict[str, Any]
         return CurrentUser(id=row["id"], subject=row["subject"])
 
 
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The request's bearer token, or "" when it has none."""
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token
+    # EventSource cannot set headers: the SSE stream (and downloads) may pass the token as a query parameter.
+    token_param: str = connection.query_params.get("access_token", "")
+    return token_param
+
+
 class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
-        header = connection.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            # EventSource cannot set headers: the SSE stream may pass the token as a query parameter.
-            token = connection.query_params.get("access_token", "")
+        token = bearer_token(connection)
         if not token:
             raise NotAuthorizedException(detail="missing bearer token")
         state = connection.app.state
