@@ -382,5 +382,5 @@ def load_local_backend(settings: SummarizerSettings, *, extra_body: dict[str, An
         server,
         request_timeout_s=settings.request_timeout_s,
         http_retries=settings.http_retries,
-        extra_body=extra_body,
+        extra_body={"repeat_penalty": settings.local_repeat_penalty} | (extra_body or {}),
     )

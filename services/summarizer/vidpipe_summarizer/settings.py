@@ -62,6 +62,13 @@ class SummarizerSettings(BaseSettings):
         ge=512,
         description="llama-server -c: context window of the local model; smaller is faster, chunks more.",
     )
+    local_repeat_penalty: float = Field(
+        1.1,
+        ge=1.0,
+        le=2.0,
+        description="llama.cpp repeat_penalty for the local model: small models otherwise loop on one sentence "
+        "until the length bound (1.0 turns it off).",
+    )
     local_threads: int = Field(
         1,
         ge=1,
