@@ -54,10 +54,11 @@ class Storage:
         self._s3 = client
         self.bucket = bucket
 
-    async def presigned_put(self, key: str, content_type: str, expires_s: int) -> str:
+    async def presigned_put(self, key: str, content_type: str, expires_s: int, content_length: int) -> str:
+        """A PUT URL whose signature covers the type and the exact size, so S3 refuses any other upload."""
         return await self._s3.generate_presigned_url(
             "put_object",
-            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type, "ContentLength": content_length},
             ExpiresIn=expires_s,
         )
 

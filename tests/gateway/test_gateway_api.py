@@ -52,6 +52,8 @@ async def test_upload_url_gives_a_presigned_put_under_the_users_prefix(client: A
     assert ".." not in body["object_key"]
     assert body["headers"] == {"Content-Type": "video/mp4"}
     assert "X-Amz-Signature=" in body["url"] and "X-Amz-Expires=900" in body["url"]
+    # the signature covers type and exact size, so real S3 refuses any other upload to this URL
+    assert "X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost" in body["url"]
 
 
 async def test_large_uploads_get_multipart_part_urls(client: AsyncTestClient[Any], settings: Settings) -> None:

@@ -70,7 +70,7 @@ class VideoController(Controller):
         expires_at = datetime.now(UTC) + timedelta(seconds=gateway.presign_expiry_s)
         storage = state.storage
         if data.size < gateway.multipart_threshold_bytes:
-            url = await storage.presigned_put(key, content_type, gateway.presign_expiry_s)
+            url = await storage.presigned_put(key, content_type, gateway.presign_expiry_s, data.size)
             upload_id = None
             response = UploadUrlResponse(
                 media_id=media_id,
