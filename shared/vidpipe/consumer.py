@@ -111,6 +111,8 @@ class Consumer:
             asyncio.create_task(self._work_loop(stop), name=f"{self.stage}-worker-{i}") for i in range(cfg.concurrency)
         ]
         await stop.wait()
+        async with self._room:
+            self._room.notify_all()  # a receiver waiting for room must not outlive the stop
         await receiver  # finishes its current long poll; what that poll brought is released below
         done, pending = await asyncio.wait(workers, timeout=cfg.shutdown_grace_s)
         for task in pending:
@@ -132,7 +134,11 @@ class Consumer:
             if cfg.heartbeat_file:
                 Path(cfg.heartbeat_file).touch()  # noqa: ASYNC240 (a metadata write, no real wait)
             async with self._room:
-                await self._room.wait_for(lambda: self._in_flight + self._buffer.qsize() < self._capacity)
+                await self._room.wait_for(
+                    lambda: stop.is_set() or self._in_flight + self._buffer.qsize() < self._capacity
+                )
+                if stop.is_set():
+                    return
                 want = min(10, self._capacity - self._in_flight - self._buffer.qsize())
             try:
                 response = await self.sqs.receive_message(

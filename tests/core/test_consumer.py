@@ -366,3 +366,35 @@ async def test_a_task_whose_message_was_dead_lettered_behind_the_workers_back_is
     assert "never finished" in task["error_message"]
     visible, hidden = await harness.queue_depth(harness.queues.dead_letter["moderate"])
     assert visible + hidden == 1
+
+
+async def test_a_handler_still_running_after_the_grace_period_is_cut_short_and_its_message_released(
+    harness: Harness,
+) -> None:
+    settings = harness.settings.model_copy(
+        update={"worker": harness.settings.worker.model_copy(update={"concurrency": 1, "shutdown_grace_s": 1})}
+    )
+    started = asyncio.Event()
+
+    async def handler(message: ModerateRequest, ctx: StageContext) -> StageOutcome:
+        started.set()
+        await asyncio.sleep(3600)  # a job far longer than the grace period
+        raise AssertionError("unreachable")
+
+    message = await harness.new_task()
+    await harness.send(message)
+    stop = harness.start(harness.consumer(handler, settings))
+    await asyncio.wait_for(started.wait(), timeout=20)
+
+    # When the worker is stopped, it gives up after the grace period instead of waiting for the job
+    began = asyncio.get_running_loop().time()
+    stop.set()
+    await asyncio.wait_for(harness.running[-1][1], timeout=15)
+    assert asyncio.get_running_loop().time() - began < 5
+
+    # Then the message is visible again at once and the stage can be claimed by the next worker
+    released = await harness.drain(harness.queues.main["moderate"])
+    assert [decode_message(m["Body"]) for m in released] == [message]
+    events = await task_events(harness.pool, message.task_id)
+    assert [e["kind"] for e in events] == ["started", "retried"]
+    assert events[-1]["detail"]["code"] == "worker_shutdown"
