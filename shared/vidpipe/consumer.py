@@ -32,7 +32,7 @@ import structlog
 
 from vidpipe import taskstate
 from vidpipe.errors import PermanentError, StageError
-from vidpipe.messages import StageMessage, decode_message, encode_message, salvage_task_id, stage_of
+from vidpipe.messages import StageMessage, decode_message, salvage_task_id, stage_of
 from vidpipe.queues import QueueUrls, send_stage_message
 from vidpipe.scaling import NoScaleInGuard, ScaleInGuard
 from vidpipe.settings import Settings, Stage
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
     from types_aiobotocore_sqs.type_defs import MessageTypeDef
 
 log = structlog.get_logger("vidpipe.consumer")
-
-_next_message_decoder = msgspec.json.Decoder(StageMessage)
 
 
 @dataclass(frozen=True)
@@ -268,9 +266,7 @@ class Consumer:
         if claim.result is ClaimResult.ALREADY_COMPLETED:
             log.info("duplicate_delivery", pending_handoff=claim.pending_next_message is not None)
             if claim.pending_next_message is not None:
-                await self._hand_off(
-                    message, _next_message_decoder.decode(msgspec.json.encode(claim.pending_next_message))
-                )
+                await self._hand_off(message, decode_message(msgspec.json.encode(claim.pending_next_message)))
             await self._delete(delivery)
             return
         if claim.result is ClaimResult.NOT_RUNNABLE:
@@ -332,7 +328,7 @@ class Consumer:
         outcome: StageOutcome,
         took_s: float,
     ) -> None:
-        next_json = msgspec.json.decode(encode_message(outcome.next_message)) if outcome.next_message else None
+        next_json = msgspec.to_builtins(outcome.next_message) if outcome.next_message else None
         detail = {**outcome.detail, "seconds": round(took_s, 3)}
         async with self.pool.connection() as conn, conn.transaction() as tx:
             if outcome.persist is not None:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import enum
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -106,9 +106,3 @@ class Handler(Protocol[M_contra]):
 
 
 HandlerFactory = Callable[[Settings], contextlib.AbstractAsyncContextManager["Handler[Any]"]]
-
-
-@contextlib.asynccontextmanager
-async def fixed_handler(handler: Handler[Any]) -> AsyncIterator[Handler[Any]]:
-    """Wrap a ready handler (no models to load) as a factory result, for tests and trivial stages."""
-    yield handler

@@ -8,10 +8,11 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from vidpipe.messages import SpeakerCount
+
 Filename = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 ContentType = Annotated[str, msgspec.Meta(min_length=3, max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$")]
 Language = Annotated[str, msgspec.Meta(min_length=2, max_length=8, pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
-SpeakerCount = Annotated[int, msgspec.Meta(ge=1, le=32)]
 
 
 class ErrorBody(msgspec.Struct, frozen=True):

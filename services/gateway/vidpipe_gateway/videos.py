@@ -118,9 +118,7 @@ class VideoController(Controller):
     async def complete_upload(
         self, request: Request[CurrentUser, Any, Any], state: State, data: JSONBody[CompleteUploadRequest]
     ) -> dict[str, str]:
-        media = await _owned_media_by_key(state, request.user, data.object_key)
-        if media["upload_id"] != data.upload_id:
-            raise ApiError(409, "upload_mismatch", "no such multipart upload for this object")
+        await _owned_multipart_upload(state, request.user, data.object_key, data.upload_id)
         parts = [CompletedPart(part_number=p.part_number, etag=p.etag) for p in data.parts]
         try:
             await state.storage.complete_multipart(data.object_key, data.upload_id, parts)
@@ -132,9 +130,7 @@ class VideoController(Controller):
     async def abort_upload(
         self, request: Request[CurrentUser, Any, Any], state: State, data: JSONBody[AbortUploadRequest]
     ) -> dict[str, str]:
-        media = await _owned_media_by_key(state, request.user, data.object_key)
-        if media["upload_id"] != data.upload_id:
-            raise ApiError(409, "upload_mismatch", "no such multipart upload for this object")
+        media = await _owned_multipart_upload(state, request.user, data.object_key, data.upload_id)
         await state.storage.abort_multipart(data.object_key, data.upload_id)
         async with state.pool.connection() as conn, conn.transaction():
             await conn.execute(queries.delete_media, {"media_id": media["id"]})
@@ -216,6 +212,13 @@ async def _owned_media_by_key(state: State, user: CurrentUser, object_key: str) 
     if media is None:
         raise not_found("upload")
     return dict(media)
+
+
+async def _owned_multipart_upload(state: State, user: CurrentUser, object_key: str, upload_id: str) -> dict[str, Any]:
+    media = await _owned_media_by_key(state, user, object_key)
+    if media["upload_id"] != upload_id:
+        raise ApiError(409, "upload_mismatch", "no such multipart upload for this object")
+    return media
 
 
 def _options_json(options: JobOptions) -> dict[str, Any]:

@@ -7,11 +7,9 @@ rename them without the machine original changing.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import msgspec
 
-SpeakerCount = Annotated[int, msgspec.Meta(ge=1, le=32)]
+from vidpipe.messages import SpeakerCount
 
 
 class TranscribeOptions(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
