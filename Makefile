@@ -21,6 +21,9 @@ demo: setup ## Set up, then run the sample video through every stage on the embe
 test: setup lint typecheck ## Set up, lint, type-check and run every test tier
 	$(BIN)/pytest
 
+unit: setup ## The fast unit tier: in-memory queues and task store, no Postgres or SQS (seconds)
+	$(BIN)/pytest tests/unit -q
+
 lint: setup ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
 import json
 import os
 import signal
@@ -16,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from vidpipe.plugins import installed_commands
 from vidpipe.settings import STAGES, Stage, load_settings
 
 app = typer.Typer(help="vidpipe: moderated, speaker-labelled, summarised transcripts of videos.", no_args_is_help=True)
@@ -49,26 +48,13 @@ def worker(
 ) -> None:
     """Run a stage worker until SIGTERM or Ctrl-C."""
     from vidpipe.logging import configure_logging
-    from vidpipe.worker import HANDLER_FACTORIES, run_worker
+    from vidpipe.worker import run_worker
 
     if stage not in STAGES:
         raise typer.BadParameter(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    if handler:
-        HANDLER_FACTORIES[stage] = handler
-    asyncio.run(run_worker(stage, settings))
-
-
-@app.command()
-def gateway() -> None:
-    """Serve the gateway API and web UI on GATEWAY_HOST:GATEWAY_PORT."""
-    import uvicorn
-
-    from vidpipe_gateway.app import create_app
-
-    settings = load_settings()
-    uvicorn.run(create_app(settings), host=settings.gateway.host, port=settings.gateway.port, log_level="warning")
+    asyncio.run(run_worker(stage, settings, handler_override=handler))
 
 
 @app.command()
@@ -83,7 +69,7 @@ def token(
 def _local_token(subject: str, email: str | None = None) -> str:
     from vidpipe.devstack import read_state
     from vidpipe.settings import AuthSettings
-    from vidpipe_gateway.auth import mint_local_token
+    from vidpipe.tokens import mint_local_token
 
     auth = AuthSettings()
     if auth.jwt_secret is None and (state := read_state()):
@@ -177,7 +163,7 @@ def demo(
     """Start the embedded stack, process FILE (a bundled sample by default), print the result, stop."""
     from vidpipe.devstack import DevStack
     from vidpipe.settings import AuthSettings
-    from vidpipe_gateway.auth import mint_local_token
+    from vidpipe.tokens import mint_local_token
 
     with DevStack() as stack:
         secret = stack.env["AUTH_JWT_SECRET"]
@@ -185,18 +171,9 @@ def demo(
         _process(stack.gateway_url, token_value, file, None, None, None, as_json)
 
 
-# Stage commands that run an engine on a local file, no queue: mounted from each service when installed.
-_STAGE_COMMANDS = {
-    "moderate": "vidpipe_moderator.cli:moderate_command",
-    "transcribe": "vidpipe_transcriber.cli:transcribe_command",
-    "assemble-models": "vidpipe_transcriber.cli:assemble_models_command",
-    "summarize": "vidpipe_summarizer.cli:summarize_command",
-}
-for _verb, _target in _STAGE_COMMANDS.items():
-    _module, _, _attr = _target.partition(":")
-    # A service that is not installed in this environment simply has no command here.
-    with contextlib.suppress(ImportError, AttributeError):
-        app.command(_verb)(getattr(importlib.import_module(_module), _attr))
+# Commands the installed services contribute (`gateway`, `moderate`, `transcribe`, `summarize`, ...).
+for _name, _command in installed_commands().items():
+    app.command(_name)(_command)
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ class DevStack:
         self._wrote_state = True
         self.say(f"vidpipe is serving at {self.gateway_url} (started in {time.monotonic() - started:.1f} s)")
         if self.echo:
-            from vidpipe_gateway.auth import mint_local_token
+            from vidpipe.tokens import mint_local_token
 
             token = mint_local_token(settings.auth, "local-user")
             self.say(f"open {self.gateway_url}/#token={token} to use the web UI as local-user")

@@ -8,8 +8,10 @@ stack) nothing is done.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 import structlog
@@ -64,3 +66,29 @@ async def open_scale_in_guard(worker: WorkerSettings, aws: AWSSettings) -> Async
             yield guard
         finally:
             await guard.set_protected(False)
+
+
+class ScaleInProtection:
+    """Consumer plug-in: protect the instance before a job starts; drop it once idle for `idle_after_s`."""
+
+    def __init__(self, guard: ScaleInGuard, *, idle_after_s: float, is_busy: Callable[[], bool]) -> None:
+        self.guard = guard
+        self.idle_after_s = idle_after_s
+        self.is_busy = is_busy
+        self._idle_since = time.monotonic()
+
+    async def job_started(self) -> None:
+        self._idle_since = time.monotonic()
+        await self.guard.set_protected(True)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                if self.is_busy():
+                    self._idle_since = time.monotonic()
+                elif time.monotonic() - self._idle_since >= self.idle_after_s:
+                    await self.guard.set_protected(False)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=min(5.0, max(self.idle_after_s / 3, 0.1)))
+        finally:
+            await self.guard.set_protected(False)

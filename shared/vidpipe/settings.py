@@ -64,10 +64,11 @@ class WorkerSettings(BaseSettings):
     )
     retry_base_delay_s: float = Field(5.0, ge=0, description="First back-off after a retryable failure.")
     retry_max_delay_s: float = Field(300.0, ge=0, description="Longest back-off after a retryable failure.")
-    shutdown_grace_s: float = Field(
-        30.0,
+    shutdown_grace_s: float | None = Field(
+        None,
         ge=0,
-        description="After SIGTERM, how long in-flight handlers may run before they are cancelled.",
+        description="After SIGTERM, how long in-flight handlers may run before they are cancelled; unset means "
+        "the stage's own worst case (moderate 120 s, transcribe 900 s, summarize 900 s).",
     )
     progress_min_interval_s: float = Field(
         1.0, ge=0, description="Fewest seconds between two progress events of one stage (throttles NOTIFY)."

@@ -1,14 +1,13 @@
-"""Task and stage transitions in Postgres: the claim, completion, retry and failure of a stage.
+"""Task and stage transitions in Postgres: `PostgresTaskStore`, the real `TaskStore`.
 
-Each function is one transaction with its event, so `task_events` always tells the same story as `tasks` and
-`stage_runs`. The consumer loop is the only caller on the worker side.
+Each method is one transaction holding one guarded statement (the guard is in the SQL of queries.sql) and
+its event, so `task_events` always tells the same story as `tasks` and `stage_runs`: when the guard matches
+nothing, nothing is written.
 """
 
 from __future__ import annotations
 
-import enum
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -16,28 +15,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from vidpipe.db.queries import queries
-from vidpipe.settings import STAGES, Stage
-from vidpipe.stage import TERMINAL_STATUSES, TaskStatus
-
-
-class ClaimResult(enum.Enum):
-    CLAIMED = "claimed"  # this delivery owns the stage now
-    ALREADY_COMPLETED = "already_completed"  # duplicate of finished work: hand off if needed, then delete
-    HELD_ELSEWHERE = "held_elsewhere"  # another delivery holds a live claim: leave this one alone
-    NOT_RUNNABLE = "not_runnable"  # task gone, finished, or this stage failed: delete the delivery
-
-
-@dataclass(frozen=True)
-class Claim:
-    result: ClaimResult
-    attempt: int = 0
-    pending_next_message: Any = None  # outbox entry of a completed stage that was never handed off
-    reason: str = ""
-
-
-def next_stage(stage: Stage) -> Stage | None:
-    index = STAGES.index(stage)
-    return STAGES[index + 1] if index + 1 < len(STAGES) else None
+from vidpipe.settings import Stage
+from vidpipe.stage import TERMINAL_STATUSES, StageOutcome, TaskStatus
+from vidpipe.taskstore import AbandonedBy, Claim, ClaimResult, next_stage
 
 
 async def insert_event(
@@ -63,168 +43,283 @@ async def insert_event(
     )
 
 
-async def claim_stage(
-    pool: AsyncConnectionPool[Any],
-    task_id: uuid.UUID,
-    stage: Stage,
-    claim_token: uuid.UUID,
-    *,
-    stale_after_s: float,
-    receive_count: int,
-) -> Claim:
-    async with pool.connection() as conn, conn.transaction():
-        task = await (await conn.execute(queries.lock_task, {"task_id": task_id})).fetchone()
-        if task is None:
-            return Claim(ClaimResult.NOT_RUNNABLE, reason="task no longer exists")
-        row = None
-        if TaskStatus(task["status"]) not in TERMINAL_STATUSES:
-            row = await (
-                await conn.execute(
-                    queries.claim_stage,
-                    {
-                        "task_id": task_id,
-                        "stage": stage,
-                        "claim_token": claim_token,
-                        "stale_after_s": stale_after_s,
-                    },
-                )
-            ).fetchone()
-        if row is None:
-            run = await (await conn.execute(queries.get_stage_run, {"task_id": task_id, "stage": stage})).fetchone()
-            if run is not None and run["state"] == "completed":
-                pending = run["next_message"] if run["handed_off_at"] is None else None
-                return Claim(ClaimResult.ALREADY_COMPLETED, attempt=run["attempt"], pending_next_message=pending)
-            if run is None or run["state"] == "failed" or TaskStatus(task["status"]) in TERMINAL_STATUSES:
-                return Claim(ClaimResult.NOT_RUNNABLE, reason=f"task is {task['status']}")
-            return Claim(ClaimResult.HELD_ELSEWHERE, attempt=run["attempt"])
-        attempt = row["attempt"]
-        await conn.execute(queries.mark_task_processing, {"task_id": task_id, "stage": stage})
-        await insert_event(conn, task_id, stage, "started", attempt=attempt, detail={"receive_count": receive_count})
-        return Claim(ClaimResult.CLAIMED, attempt=attempt)
-
-
-async def heartbeat(pool: AsyncConnectionPool[Any], task_id: uuid.UUID, stage: Stage, claim_token: uuid.UUID) -> bool:
-    """Refresh the claim; False means another delivery has taken it over."""
-    async with pool.connection() as conn, conn.transaction():
-        cursor = await conn.execute(
-            queries.heartbeat_stage, {"task_id": task_id, "stage": stage, "claim_token": claim_token}
-        )
-        return await cursor.fetchone() is not None
-
-
-async def record_progress(
-    pool: AsyncConnectionPool[Any],
-    task_id: uuid.UUID,
-    stage: Stage,
-    attempt: int,
-    fraction: float,
-    detail: dict[str, Any],
-) -> None:
-    async with pool.connection() as conn, conn.transaction():
-        await insert_event(conn, task_id, stage, "progress", attempt=attempt, progress=fraction, detail=detail)
-
-
-async def complete_stage(
-    conn: AsyncConnection[Any],
-    task_id: uuid.UUID,
-    stage: Stage,
-    claim_token: uuid.UUID,
-    *,
-    next_message_json: Any,
-    final_status: TaskStatus | None,
-    detail: dict[str, Any],
+async def _finish_failed(
+    conn: AsyncConnection[Any], task_id: uuid.UUID, stage: Stage | None, attempt: int, code: str, message: str
 ) -> bool:
-    """Inside the caller's transaction: mark the stage done and move the task on. False: claim lost."""
-    row = await (
-        await conn.execute(
-            queries.complete_stage,
-            {
-                "task_id": task_id,
-                "stage": stage,
-                "claim_token": claim_token,
-                "next_message": Jsonb(next_message_json) if next_message_json is not None else None,
-            },
-        )
-    ).fetchone()
-    if row is None:
-        return False
-    attempt = row["attempt"]
-    await insert_event(conn, task_id, stage, "completed", attempt=attempt, progress=1.0, detail=detail)
-    if final_status is None:
-        await conn.execute(queries.advance_task, {"task_id": task_id, "next_stage": next_stage(stage)})
-    else:
-        if final_status is TaskStatus.REJECTED:
-            await insert_event(conn, task_id, stage, "rejected", attempt=attempt, detail=detail)
+    finished = await (
         await conn.execute(
             queries.finish_task,
-            {"task_id": task_id, "status": final_status.value, "error_code": None, "error_message": None}
-            if final_status is TaskStatus.COMPLETED
-            else {
-                "task_id": task_id,
-                "status": final_status.value,
-                "error_code": detail.get("code", "rejected"),
-                "error_message": detail.get("reason", "rejected by moderation"),
-            },
+            {"task_id": task_id, "status": TaskStatus.FAILED.value, "error_code": code, "error_message": message},
         )
+    ).fetchone()
+    if finished is None:
+        return False
+    await insert_event(conn, task_id, stage, "failed", attempt=attempt, detail={"code": code, "message": message})
     return True
 
 
-async def mark_handed_off(pool: AsyncConnectionPool[Any], task_id: uuid.UUID, stage: Stage) -> None:
-    async with pool.connection() as conn, conn.transaction():
-        await conn.execute(queries.mark_handed_off, {"task_id": task_id, "stage": stage})
-
-
-async def record_retry(
-    pool: AsyncConnectionPool[Any],
-    task_id: uuid.UUID,
-    stage: Stage,
-    claim_token: uuid.UUID,
-    *,
-    code: str,
-    message: str,
-    delay_s: float,
-    receive_count: int,
-) -> None:
-    async with pool.connection() as conn, conn.transaction():
-        row = await (
-            await conn.execute(queries.retry_stage, {"task_id": task_id, "stage": stage, "claim_token": claim_token})
-        ).fetchone()
-        attempt = row["attempt"] if row else 0
-        await insert_event(
-            conn,
-            task_id,
-            stage,
-            "retried",
-            attempt=attempt,
-            detail={"code": code, "message": message, "retry_in_s": delay_s, "receive_count": receive_count},
-        )
-
-
 async def fail_task(
-    pool: AsyncConnectionPool[Any],
-    task_id: uuid.UUID,
-    stage: Stage | None,
-    *,
-    code: str,
-    message: str,
-    attempt: int = 1,
+    pool: AsyncConnectionPool[Any], task_id: uuid.UUID, stage: Stage | None = None, *, code: str, message: str
 ) -> bool:
-    """Fail the stage and the task with a readable reason; False if the task had already ended."""
+    """Fail a task no stage has claimed yet (the gateway could not queue it); False if it had ended.
+
+    `stage` only labels the event: stage runs are failed through the guarded `PostgresTaskStore` methods.
+    """
     async with pool.connection() as conn, conn.transaction():
-        if stage is not None:
-            await conn.execute(queries.fail_stage, {"task_id": task_id, "stage": stage})
+        return await _finish_failed(conn, task_id, stage, 1, code, message)
+
+
+class _GuardMissedError(Exception):
+    """A guard matched nothing after an earlier statement of the same transaction wrote: undo it."""
+
+
+class PostgresTaskStore:
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self.pool = pool
+
+    async def claim(
+        self,
+        task_id: uuid.UUID,
+        stage: Stage,
+        claim_token: uuid.UUID,
+        *,
+        message_id: str,
+        stale_after_s: float,
+        receive_count: int,
+    ) -> Claim:
+        async with self.pool.connection() as conn, conn.transaction():
+            task = await (await conn.execute(queries.lock_task, {"task_id": task_id})).fetchone()
+            if task is None:
+                return Claim(ClaimResult.NOT_RUNNABLE, reason="task no longer exists")
+            row = None
+            if TaskStatus(task["status"]) not in TERMINAL_STATUSES:
+                row = await (
+                    await conn.execute(
+                        queries.claim_stage,
+                        {
+                            "task_id": task_id,
+                            "stage": stage,
+                            "claim_token": claim_token,
+                            "message_id": message_id,
+                            "stale_after_s": stale_after_s,
+                        },
+                    )
+                ).fetchone()
+            if row is None:
+                run = await (await conn.execute(queries.get_stage_run, {"task_id": task_id, "stage": stage})).fetchone()
+                if run is not None and run["state"] == "completed":
+                    pending = run["next_message"] if run["handed_off_at"] is None else None
+                    return Claim(ClaimResult.ALREADY_COMPLETED, attempt=run["attempt"], pending_next_message=pending)
+                if run is None or run["state"] == "failed" or TaskStatus(task["status"]) in TERMINAL_STATUSES:
+                    return Claim(ClaimResult.NOT_RUNNABLE, reason=f"task is {task['status']}")
+                return Claim(
+                    ClaimResult.HELD_ELSEWHERE, attempt=run["attempt"], holder_message_id=run["claim_message_id"]
+                )
+            attempt = row["attempt"]
+            await conn.execute(queries.mark_task_processing, {"task_id": task_id, "stage": stage})
+            await insert_event(
+                conn, task_id, stage, "started", attempt=attempt, detail={"receive_count": receive_count}
+            )
+            return Claim(ClaimResult.CLAIMED, attempt=attempt)
+
+    async def heartbeat(self, task_id: uuid.UUID, stage: Stage, claim_token: uuid.UUID) -> bool:
+        async with self.pool.connection() as conn, conn.transaction():
+            cursor = await conn.execute(
+                queries.heartbeat_stage, {"task_id": task_id, "stage": stage, "claim_token": claim_token}
+            )
+            return await cursor.fetchone() is not None
+
+    async def record_progress(
+        self,
+        task_id: uuid.UUID,
+        stage: Stage,
+        claim_token: uuid.UUID,
+        *,
+        attempt: int,
+        fraction: float,
+        detail: dict[str, Any],
+    ) -> bool:
+        async with self.pool.connection() as conn, conn.transaction():
+            cursor = await conn.execute(
+                queries.insert_progress_event,
+                {
+                    "task_id": task_id,
+                    "stage": stage,
+                    "claim_token": claim_token,
+                    "attempt": attempt,
+                    "progress": fraction,
+                    "detail": Jsonb(detail),
+                },
+            )
+            return await cursor.fetchone() is not None
+
+    async def complete(
+        self,
+        task_id: uuid.UUID,
+        stage: Stage,
+        claim_token: uuid.UUID,
+        outcome: StageOutcome,
+        *,
+        detail: dict[str, Any],
+    ) -> bool:
+        next_json = outcome.next_message_json()
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                # The guard first: a lost claim writes nothing, not even the handler's results.
+                row = await (
+                    await conn.execute(
+                        queries.complete_stage,
+                        {
+                            "task_id": task_id,
+                            "stage": stage,
+                            "claim_token": claim_token,
+                            "next_message": Jsonb(next_json) if next_json is not None else None,
+                        },
+                    )
+                ).fetchone()
+                if row is None:
+                    return False
+                if outcome.persist is not None:
+                    await outcome.persist(conn)
+                attempt = row["attempt"]
+                await insert_event(conn, task_id, stage, "completed", attempt=attempt, progress=1.0, detail=detail)
+                await self._move_task_on(conn, task_id, stage, attempt, outcome, detail)
+                return True
+        except _GuardMissedError:
+            return False
+
+    @staticmethod
+    async def _move_task_on(
+        conn: AsyncConnection[Any],
+        task_id: uuid.UUID,
+        stage: Stage,
+        attempt: int,
+        outcome: StageOutcome,
+        detail: dict[str, Any],
+    ) -> None:
+        if outcome.final_status is None:
+            await conn.execute(queries.advance_task, {"task_id": task_id, "next_stage": next_stage(stage)})
+            return
+        rejection = outcome.rejection
+        if rejection is not None:
+            await insert_event(
+                conn, task_id, stage, "rejected", attempt=attempt, detail={**detail, **rejection.as_detail()}
+            )
         finished = await (
             await conn.execute(
                 queries.finish_task,
                 {
                     "task_id": task_id,
-                    "status": TaskStatus.FAILED.value,
-                    "error_code": code,
-                    "error_message": message,
+                    "status": outcome.final_status.value,
+                    "error_code": rejection.code if rejection else None,
+                    "error_message": rejection.reason if rejection else None,
                 },
             )
         ).fetchone()
         if finished is None:
+            raise _GuardMissedError  # the task ended meanwhile (deleted media, an operator): keep it as it is
+
+    async def mark_handed_off(self, task_id: uuid.UUID, stage: Stage) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(queries.mark_handed_off, {"task_id": task_id, "stage": stage})
+
+    async def retry(
+        self,
+        task_id: uuid.UUID,
+        stage: Stage,
+        claim_token: uuid.UUID,
+        *,
+        code: str,
+        message: str,
+        delay_s: float,
+        receive_count: int,
+    ) -> bool:
+        async with self.pool.connection() as conn, conn.transaction():
+            row = await (
+                await conn.execute(
+                    queries.retry_stage, {"task_id": task_id, "stage": stage, "claim_token": claim_token}
+                )
+            ).fetchone()
+            if row is None:
+                return False
+            await insert_event(
+                conn,
+                task_id,
+                stage,
+                "retried",
+                attempt=row["attempt"],
+                detail={"code": code, "message": message, "retry_in_s": delay_s, "receive_count": receive_count},
+            )
+            return True
+
+    async def fail_claimed(
+        self, task_id: uuid.UUID, stage: Stage, claim_token: uuid.UUID, *, code: str, message: str
+    ) -> bool:
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                row = await (
+                    await conn.execute(
+                        queries.fail_claimed_stage, {"task_id": task_id, "stage": stage, "claim_token": claim_token}
+                    )
+                ).fetchone()
+                if row is None:
+                    return False
+                if not await _finish_failed(conn, task_id, stage, row["attempt"], code, message):
+                    raise _GuardMissedError
+                return True
+        except _GuardMissedError:
             return False
-        await insert_event(conn, task_id, stage, "failed", attempt=attempt, detail={"code": code, "message": message})
-        return True
+
+    async def fail_abandoned(
+        self,
+        task_id: uuid.UUID,
+        stage: Stage,
+        *,
+        by: AbandonedBy,
+        code: str,
+        message: str,
+        stale_after_s: float,
+    ) -> bool:
+        dead_letter = by is AbandonedBy.DEAD_LETTER
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                await conn.execute(queries.lock_task, {"task_id": task_id})
+                row = await (
+                    await conn.execute(
+                        queries.fail_abandoned_stage,
+                        {
+                            "task_id": task_id,
+                            "stage": stage,
+                            "stale_after_s": stale_after_s,
+                            "retrying_is_abandoned": dead_letter,
+                        },
+                    )
+                ).fetchone()
+                if row is None and dead_letter:
+                    row = await (
+                        await conn.execute(queries.fail_unstarted_stage, {"task_id": task_id, "stage": stage})
+                    ).fetchone()
+                if row is None:
+                    return False
+                if not await _finish_failed(conn, task_id, stage, max(row["attempt"], 1), code, message):
+                    raise _GuardMissedError
+                return True
+        except _GuardMissedError:
+            return False
+
+    async def record_dead_letter(
+        self, message_id: str, stage: Stage, task_id: uuid.UUID | None, *, outcome: str, reason: str, body: str
+    ) -> bool:
+        async with self.pool.connection() as conn, conn.transaction():
+            cursor = await conn.execute(
+                queries.record_dead_letter,
+                {
+                    "message_id": message_id,
+                    "stage": stage,
+                    "task_id": task_id,
+                    "outcome": outcome,
+                    "reason": reason,
+                    "body": body,
+                },
+            )
+            return await cursor.fetchone() is not None

@@ -57,7 +57,8 @@ async def create_task_row(
         ).fetchone()
         assert task is not None
         await conn.execute(
-            "UPDATE tasks SET status = %(status)s WHERE id = %(id)s", {"status": status, "id": task["id"]}
+            "UPDATE tasks SET status = %(status)s, current_stage = 'moderate' WHERE id = %(id)s",
+            {"status": status, "id": task["id"]},
         )
         return task["id"], media["id"]
 

@@ -280,7 +280,7 @@ async def test_stop_lets_the_running_handler_finish_and_releases_prefetched_mess
     consumer = harness.consumer(handler, settings)
     stop = harness.start(consumer)
     await asyncio.wait_for(started.wait(), timeout=20)
-    await wait_until(lambda: consumer._buffer.qsize() == 2)
+    await wait_until(lambda: consumer.buffer.buffered == 2)
 
     # When the worker is told to stop while one handler runs and two messages wait in its buffer
     stop.set()
@@ -295,7 +295,7 @@ async def test_stop_lets_the_running_handler_finish_and_releases_prefetched_mess
     assert {decode_message(m["Body"]).task_id for m in released} | set(handled) == {m.task_id for m in messages}
 
 
-async def test_poison_message_goes_to_the_dlq_and_fails_its_task(harness: Harness) -> None:
+async def test_poison_messages_go_to_the_dlq_and_leave_a_queued_task_alone(harness: Harness) -> None:
     async def handler(message: ModerateRequest, ctx: StageContext) -> StageOutcome:
         raise AssertionError("a poison message must never reach the handler")
 
@@ -311,9 +311,43 @@ async def test_poison_message_goes_to_the_dlq_and_fails_its_task(harness: Harnes
     dead += await harness.drain(harness.queues.dead_letter["moderate"], wait_s=0)
     assert sorted(m["Body"] for m in dead) == sorted([garbled, "not json at all"])
     assert all("vidpipe_error" in m["MessageAttributes"] for m in dead)
-    task = await task_row(harness.pool, message.task_id)
-    assert (task["status"], task["error_code"]) == ("FAILED", "poison_message")
+    # The task's real message may still be on its way: a stray body must not fail it
+    assert (await task_row(harness.pool, message.task_id))["status"] == "UPLOAD_COMPLETE"
     assert await harness.queue_depth(harness.queues.main["moderate"]) == (0, 0)
+
+
+async def test_a_poison_body_naming_a_running_task_does_not_stop_it_completing(harness: Harness) -> None:
+    # Given a task whose moderation is running on a worker
+    release = asyncio.Event()
+
+    async def handler(message: ModerateRequest, ctx: StageContext) -> StageOutcome:
+        await release.wait()
+        return StageOutcome(persist=persist_result(message), next_message=transcribe_next(message))
+
+    message = await harness.new_task()
+    await harness.send(message)
+    settings = harness.settings.model_copy(
+        update={"worker": harness.settings.worker.model_copy(update={"concurrency": 2})}
+    )
+    consumer = harness.consumer(handler, settings)
+    harness.start(consumer)
+
+    async def started() -> bool:
+        return [e["kind"] for e in await task_events(harness.pool, message.task_id)] == ["started"]
+
+    await wait_until(started)
+    # When a malformed message naming that live task arrives (the reproduced attack)
+    poison = f'{{"kind": "moderate", "task_id": "{message.task_id}"}}'
+    await harness.send(poison)
+    await wait_until(lambda: consumer.processed == 1)
+    release.set()
+    await wait_until(lambda: consumer.processed == 2)
+
+    # Then the task went on, its stage completed, and the body waits in the DLQ
+    task = await task_row(harness.pool, message.task_id)
+    assert (task["status"], task["current_stage"], task["error_code"]) == ("PROCESSING", "transcribe", None)
+    assert [e["kind"] for e in await task_events(harness.pool, message.task_id)] == ["started", "completed"]
+    assert [m["Body"] for m in await harness.drain(harness.queues.dead_letter["moderate"])] == [poison]
 
 
 async def test_progress_events_are_recorded_and_notified(harness: Harness, settings: Settings) -> None:

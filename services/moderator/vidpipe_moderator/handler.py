@@ -19,7 +19,7 @@ from vidpipe.db.queries import queries
 from vidpipe.errors import PermanentError
 from vidpipe.messages import ModerateRequest, TranscribeRequest
 from vidpipe.settings import Settings
-from vidpipe.stage import Handler, StageContext, StageOutcome, TaskStatus
+from vidpipe.stage import Handler, StageContext, StageOutcome, StageSpec
 from vidpipe_moderator.engine import Moderator, load_moderator
 from vidpipe_moderator.results import ModerationReport
 from vidpipe_moderator.settings import ModeratorSettings
@@ -72,10 +72,8 @@ def make_handler(moderator: Moderator) -> Handler[ModerateRequest]:
         )
         detail = {"verdict": report.verdict, "frames_scanned": report.frames_scanned}
         if report.verdict == "rejected":
-            return StageOutcome(
-                persist=_persist(message, report, None),
-                final_status=TaskStatus.REJECTED,
-                detail={**detail, "code": "rejected_by_moderation", "reason": report.reason},
+            return StageOutcome.reject(
+                "rejected_by_moderation", report.reason, persist=_persist(message, report, None), detail=detail
             )
         if report.audio is None:  # the engine always extracts audio for a video it accepts
             raise PermanentError("no_audio_stream", "the video has no audio to transcribe")
@@ -100,3 +98,8 @@ def make_handler(moderator: Moderator) -> Handler[ModerateRequest]:
 async def moderation_handler(settings: Settings) -> AsyncIterator[Handler[ModerateRequest]]:
     moderator = await asyncio.to_thread(load_moderator, ModeratorSettings())
     yield make_handler(moderator)
+
+
+# PyAV decoding and ONNX Runtime sessions are safe to run side by side; two jobs keep a GPU busy while one
+# downloads. A 3-hour video takes minutes, so SIGTERM waits up to two.
+stage = StageSpec(name="moderate", handler_factory=moderation_handler, max_concurrency=2, shutdown_grace_s=120.0)

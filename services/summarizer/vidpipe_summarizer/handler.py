@@ -18,7 +18,7 @@ from vidpipe.db.queries import queries
 from vidpipe.errors import PermanentError
 from vidpipe.messages import SummarizeRequest
 from vidpipe.settings import Settings
-from vidpipe.stage import Handler, StageContext, StageOutcome, TaskStatus
+from vidpipe.stage import Handler, StageContext, StageOutcome, StageSpec, TaskStatus
 from vidpipe_summarizer.engine import SummarizerEngine, load_engine
 from vidpipe_summarizer.schema import Summary
 from vidpipe_summarizer.settings import SummarizerSettings
@@ -106,3 +106,8 @@ async def summarization_handler(settings: Settings) -> AsyncIterator[Handler[Sum
         yield make_handler(engine)
     finally:
         await asyncio.to_thread(engine.close)
+
+
+# One local LLM server (or one vLLM client whose server batches for us): one summary at a time per worker.
+# A long transcript's map-reduce on CPU can take many minutes, so SIGTERM waits up to 15.
+stage = StageSpec(name="summarize", handler_factory=summarization_handler, max_concurrency=1, shutdown_grace_s=900.0)

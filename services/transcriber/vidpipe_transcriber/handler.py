@@ -13,7 +13,7 @@ from psycopg import AsyncConnection
 from vidpipe.db.queries import queries
 from vidpipe.messages import SummarizeRequest, TranscribeRequest
 from vidpipe.settings import Settings
-from vidpipe.stage import Handler, StageContext, StageOutcome
+from vidpipe.stage import Handler, StageContext, StageOutcome, StageSpec
 from vidpipe_transcriber.engine import TranscriptionEngine, load_engine, run
 from vidpipe_transcriber.models import TranscribeOptions, Transcript
 from vidpipe_transcriber.settings import TranscriberSettings
@@ -114,3 +114,8 @@ def make_handler(engine: TranscriptionEngine) -> Handler[TranscribeRequest]:
 async def transcription_handler(settings: Settings) -> AsyncIterator[Handler[TranscribeRequest]]:
     engine = await asyncio.to_thread(load_engine, TranscriberSettings())
     yield make_handler(engine)
+
+
+# WhisperX keeps per-call pipeline options on one shared model, and the local engine already uses every
+# core: one job at a time. An hour of audio on CPU takes minutes, so SIGTERM waits up to 15.
+stage = StageSpec(name="transcribe", handler_factory=transcription_handler, max_concurrency=1, shutdown_grace_s=900.0)

@@ -7,12 +7,13 @@ SELECT id, status, media_id FROM tasks WHERE id = %(task_id)s FOR UPDATE
 -- name: claim_stage
 -- Take the stage: a first delivery inserts; a retry or a stale claim (no heartbeat within the visibility
 -- timeout) is taken over with a new claim token; anything else returns no row.
-INSERT INTO stage_runs (task_id, stage, state, attempt, claim_token)
-VALUES (%(task_id)s, %(stage)s, 'running', 1, %(claim_token)s)
+INSERT INTO stage_runs (task_id, stage, state, attempt, claim_token, claim_message_id)
+VALUES (%(task_id)s, %(stage)s, 'running', 1, %(claim_token)s, %(message_id)s)
 ON CONFLICT (task_id, stage) DO UPDATE
     SET state = 'running',
         attempt = stage_runs.attempt + 1,
         claim_token = EXCLUDED.claim_token,
+        claim_message_id = EXCLUDED.claim_message_id,
         claimed_at = now(),
         heartbeat_at = now(),
         started_at = now(),
@@ -23,7 +24,7 @@ ON CONFLICT (task_id, stage) DO UPDATE
 RETURNING attempt
 
 -- name: get_stage_run
-SELECT state, attempt, claim_token, heartbeat_at, next_message, handed_off_at
+SELECT state, attempt, claim_token, claim_message_id, heartbeat_at, next_message, handed_off_at
 FROM stage_runs WHERE task_id = %(task_id)s AND stage = %(stage)s
 
 -- name: heartbeat_stage
@@ -47,10 +48,43 @@ UPDATE stage_runs SET state = 'retrying', finished_at = now()
 WHERE task_id = %(task_id)s AND stage = %(stage)s AND claim_token = %(claim_token)s AND state = 'running'
 RETURNING attempt
 
--- name: fail_stage
+-- name: fail_claimed_stage
+-- A permanent failure or exhausted retries, reported by the claim holder only: a delivery whose claim was
+-- taken over, or a stage that already completed, can never be turned into a failure from here.
+UPDATE stage_runs SET state = 'failed', finished_at = now()
+WHERE task_id = %(task_id)s AND stage = %(stage)s AND claim_token = %(claim_token)s AND state = 'running'
+RETURNING attempt
+
+-- name: fail_abandoned_stage
+-- A dead letter or an unreadable body names this stage: fail it only when nobody holds a live claim (the
+-- heartbeat stopped more than a visibility timeout ago) and it never completed. `retrying` counts as
+-- abandoned only for dead letters, whose message can no longer come back.
 UPDATE stage_runs SET state = 'failed', finished_at = now()
 WHERE task_id = %(task_id)s AND stage = %(stage)s
+  AND ((state = 'running' AND heartbeat_at < now() - make_interval(secs => %(stale_after_s)s))
+       OR (state = 'retrying' AND %(retrying_is_abandoned)s))
 RETURNING attempt
+
+-- name: fail_unstarted_stage
+-- A dead letter for a stage no delivery ever claimed (every worker died before the claim), while the task
+-- still waits for that stage.
+INSERT INTO stage_runs (task_id, stage, state, attempt, claim_token, finished_at)
+SELECT t.id, %(stage)s, 'failed', 0, gen_random_uuid(), now()
+FROM tasks t
+WHERE t.id = %(task_id)s AND t.current_stage = %(stage)s
+  AND t.status IN ('PENDING', 'UPLOAD_COMPLETE', 'PROCESSING')
+ON CONFLICT (task_id, stage) DO NOTHING
+RETURNING attempt
+
+-- name: insert_progress_event
+-- Progress only while the reporting claim still runs: a late report from an engine thread can never land
+-- after the stage's `completed` or `failed` event.
+INSERT INTO task_events (task_id, stage, kind, attempt, progress, detail)
+SELECT %(task_id)s, %(stage)s, 'progress', %(attempt)s, %(progress)s, %(detail)s
+WHERE EXISTS (SELECT 1 FROM stage_runs
+              WHERE task_id = %(task_id)s AND stage = %(stage)s AND claim_token = %(claim_token)s
+                AND state = 'running')
+RETURNING id
 
 -- name: insert_event
 INSERT INTO task_events (task_id, stage, kind, attempt, progress, detail)
@@ -285,3 +319,31 @@ RETURNING f.friend_id
 -- name: list_friends
 SELECT u.subject, f.created_at FROM friendships f JOIN users u ON u.id = f.friend_id
 WHERE f.user_id = %(user_id)s ORDER BY u.subject
+
+-- ==== dead letters ====
+
+-- name: record_dead_letter
+-- First sighting of a dead letter wins; a later look at the same message returns no row.
+INSERT INTO dead_letters (message_id, stage, task_id, outcome, reason, body)
+VALUES (%(message_id)s, %(stage)s, %(task_id)s, %(outcome)s, %(reason)s, %(body)s)
+ON CONFLICT (message_id) DO NOTHING
+RETURNING message_id
+
+-- name: dead_letters_for_stage
+SELECT message_id, stage, task_id, outcome, reason, body, seen_at, redriven_at
+FROM dead_letters WHERE stage = %(stage)s ORDER BY seen_at
+
+-- name: mark_dead_letter_redriven
+UPDATE dead_letters SET outcome = 'redriven', redriven_at = now() WHERE message_id = %(message_id)s
+
+-- name: reopen_failed_stage
+-- An operator redrives a dead letter: a task that failed because its stage was abandoned runs that stage
+-- again. Tasks that failed for another reason (bad input) or that finished are left as they are.
+UPDATE tasks SET status = 'PROCESSING', current_stage = %(stage)s, error_code = NULL, error_message = NULL,
+    finished_at = NULL, updated_at = now()
+WHERE id = %(task_id)s AND status = 'FAILED' AND error_code IN ('dead_lettered', 'retries_exhausted')
+RETURNING id
+
+-- name: retry_failed_stage_run
+UPDATE stage_runs SET state = 'retrying', finished_at = now()
+WHERE task_id = %(task_id)s AND stage = %(stage)s AND state = 'failed'

@@ -1,0 +1,233 @@
+"""Deliveries: what a stage worker receives, and the queue operations the runner needs.
+
+`StageQueues` is the small protocol the stage runner is written against (receive, delete, change
+visibility, hand a message to the next stage, copy a body to the dead-letter queue); `SqsStageQueues` is the
+real one and `vidpipe.memory.InMemoryQueues` the unit tier's. `DeliveryBuffer` keeps up to
+`concurrency + prefetch` deliveries received and releases the unstarted ones at shutdown; `heartbeat`
+keeps a running delivery hidden and its claim fresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import structlog
+
+from vidpipe.messages import StageMessage
+from vidpipe.queues import QueueUrls, send_stage_message
+from vidpipe.settings import Stage
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sqs import SQSClient
+    from types_aiobotocore_sqs.type_defs import MessageTypeDef
+
+log = structlog.get_logger("vidpipe.deliveries")
+
+ERROR_ATTRIBUTE = "vidpipe_error"  # set on bodies the consumer itself copied to a DLQ
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One received message."""
+
+    body: str
+    receipt_handle: str
+    message_id: str
+    receive_count: int
+    copied_with_error: str | None = None  # ERROR_ATTRIBUTE, on dead letters the consumer put there itself
+
+
+class StageQueues(Protocol):
+    """The queue operations of one stage's worker."""
+
+    async def receive(self, max_messages: int, *, wait_s: int, visibility_s: int) -> list[Delivery]: ...
+
+    async def delete(self, delivery: Delivery) -> None: ...
+
+    async def set_visibility(self, delivery: Delivery, seconds: int) -> None: ...
+
+    async def send(self, message: StageMessage) -> None:
+        """Hand a message to the queue of the stage it is addressed to."""
+        ...
+
+    async def dead_letter(self, body: str, reason: str) -> None:
+        """Copy a body nothing can process to this stage's dead-letter queue, with the reason."""
+        ...
+
+    async def receive_dead_letters(self, max_messages: int, *, visibility_s: int) -> list[Delivery]: ...
+
+
+class SqsStageQueues:
+    def __init__(self, sqs: SQSClient, queues: QueueUrls, stage: Stage) -> None:
+        self.sqs = sqs
+        self.queues = queues
+        self.url = queues.main[stage]
+        self.dead_letter_url = queues.dead_letter[stage]
+
+    async def receive(self, max_messages: int, *, wait_s: int, visibility_s: int) -> list[Delivery]:
+        return await self._receive(self.url, max_messages, wait_s=wait_s, visibility_s=visibility_s)
+
+    async def receive_dead_letters(self, max_messages: int, *, visibility_s: int) -> list[Delivery]:
+        return await self._receive(self.dead_letter_url, max_messages, wait_s=0, visibility_s=visibility_s)
+
+    async def _receive(self, url: str, max_messages: int, *, wait_s: int, visibility_s: int) -> list[Delivery]:
+        response = await self.sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait_s,
+            VisibilityTimeout=visibility_s,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=[ERROR_ATTRIBUTE],
+        )
+        return [_delivery(m) for m in response.get("Messages", [])]
+
+    async def delete(self, delivery: Delivery) -> None:
+        await self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=delivery.receipt_handle)
+
+    async def set_visibility(self, delivery: Delivery, seconds: int) -> None:
+        await self.sqs.change_message_visibility(
+            QueueUrl=self.url, ReceiptHandle=delivery.receipt_handle, VisibilityTimeout=seconds
+        )
+
+    async def send(self, message: StageMessage) -> None:
+        await send_stage_message(self.sqs, self.queues, message)
+
+    async def dead_letter(self, body: str, reason: str) -> None:
+        await self.sqs.send_message(
+            QueueUrl=self.dead_letter_url,
+            MessageBody=body,
+            MessageAttributes={ERROR_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:1000]}},
+        )
+
+
+def _delivery(message: MessageTypeDef) -> Delivery:
+    attributes = message.get("Attributes", {})
+    error_attribute = message.get("MessageAttributes", {}).get(ERROR_ATTRIBUTE)
+    error = error_attribute.get("StringValue") if error_attribute is not None else None
+    return Delivery(
+        body=message["Body"],
+        receipt_handle=message["ReceiptHandle"],
+        message_id=message["MessageId"],
+        receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
+        copied_with_error=error,
+    )
+
+
+class DeliveryBuffer:
+    """Receives while there is room for more work (`capacity` = concurrency + prefetch) and hands out."""
+
+    def __init__(
+        self,
+        queues: StageQueues,
+        *,
+        capacity: int,
+        wait_s: int,
+        visibility_s: int,
+        liveness_file: str | None = None,
+    ) -> None:
+        self.queues = queues
+        self.capacity = capacity
+        self.wait_s = wait_s
+        self.visibility_s = visibility_s
+        self.liveness_file = liveness_file
+        self.in_flight = 0
+        self._buffer: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._room = asyncio.Condition()
+
+    @property
+    def buffered(self) -> int:
+        return self._buffer.qsize()
+
+    async def receive_until(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if self.liveness_file:
+                Path(self.liveness_file).touch()  # noqa: ASYNC240 (a metadata write, no real wait)
+            async with self._room:
+                await self._room.wait_for(lambda: stop.is_set() or self.in_flight + self.buffered < self.capacity)
+                if stop.is_set():
+                    return
+                want = min(10, self.capacity - self.in_flight - self.buffered)
+            try:
+                received = await self.queues.receive(want, wait_s=self.wait_s, visibility_s=self.visibility_s)
+            except Exception as error:  # network trouble: pause, never die
+                log.warning("receive_failed", error=repr(error))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+                continue
+            for delivery in received:
+                await self._buffer.put(delivery)
+
+    async def wake(self) -> None:
+        """A receiver waiting for room must not outlive a stop."""
+        async with self._room:
+            self._room.notify_all()
+
+    async def take(self, stop: asyncio.Event) -> Delivery | None:
+        """The next delivery, or None once `stop` is set (a delivery taken then goes back for release)."""
+        getter = asyncio.ensure_future(self._buffer.get())
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not getter.done():
+            getter.cancel()
+            return None
+        delivery = getter.result()
+        if stop.is_set():
+            await self._buffer.put(delivery)
+            return None
+        return delivery
+
+    @contextlib.asynccontextmanager
+    async def working(self) -> AsyncIterator[None]:
+        async with self._room:
+            self.in_flight += 1
+        try:
+            yield
+        finally:
+            async with self._room:
+                self.in_flight -= 1
+                self._room.notify_all()
+
+    async def release_unstarted(self) -> int:
+        """Make every received-but-unstarted delivery visible again at once."""
+        released = 0
+        while not self._buffer.empty():
+            delivery = self._buffer.get_nowait()
+            with contextlib.suppress(Exception):
+                await self.queues.set_visibility(delivery, 0)
+                released += 1
+        return released
+
+
+@contextlib.asynccontextmanager
+async def heartbeat(
+    queues: StageQueues,
+    delivery: Delivery,
+    *,
+    every_s: float,
+    visibility_s: int,
+    refresh_claim: Callable[[], Awaitable[bool]],
+) -> AsyncIterator[None]:
+    """While the block runs: keep the delivery hidden and the claim fresh; stops with the block, always."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await queues.set_visibility(delivery, visibility_s)
+                if not await refresh_claim():
+                    log.warning("heartbeat_claim_lost")
+            except Exception as error:
+                log.warning("heartbeat_failed", error=repr(error))
+
+    task = asyncio.create_task(beat(), name="heartbeat")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
