@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from vidpipe.dlq import dlq_app
 from vidpipe.plugins import installed_commands
 from vidpipe.settings import STAGES, Stage, load_settings
 
@@ -170,6 +171,8 @@ def demo(
         token_value = mint_local_token(AuthSettings(jwt_secret=secret), "demo-user")
         _process(stack.gateway_url, token_value, file, None, None, None, as_json)
 
+
+app.add_typer(dlq_app, name="dlq")
 
 # Commands the installed services contribute (`gateway`, `moderate`, `transcribe`, `summarize`, ...).
 for _name, _command in installed_commands().items():

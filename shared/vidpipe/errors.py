@@ -1,6 +1,6 @@
 """Failure classes every stage raises, and how the consumer loop treats them.
 
-Two kinds only (STYLE convention 3): a permanent failure is the input's fault and retrying cannot help, so
+Two kinds only: a permanent failure is the input's fault and retrying cannot help, so
 the task fails at once with a readable reason; a retryable failure is the world's fault (network, database, memory)
 and the message comes back after a back-off until the queue's redrive policy gives up.
 """

@@ -34,11 +34,6 @@ class ObjectInfo(msgspec.Struct, frozen=True):
     etag: str
 
 
-class PresignedPost(msgspec.Struct, frozen=True):
-    url: str
-    fields: dict[str, str]
-
-
 class CompletedPart(msgspec.Struct, frozen=True):
     part_number: int
     etag: str
@@ -61,17 +56,6 @@ class Storage:
             Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type, "ContentLength": content_length},
             ExpiresIn=expires_s,
         )
-
-    async def presigned_post(self, key: str, content_type: str, max_bytes: int, expires_s: int) -> PresignedPost:
-        """A browser form upload whose policy itself limits size and type (S3 rejects anything else)."""
-        post = await self._s3.generate_presigned_post(
-            Bucket=self.bucket,
-            Key=key,
-            Fields={"Content-Type": content_type},
-            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
-            ExpiresIn=expires_s,
-        )
-        return PresignedPost(url=post["url"], fields={k: str(v) for k, v in post["fields"].items()})
 
     async def presigned_get(self, key: str, expires_s: int = 3600) -> str:
         return await self._s3.generate_presigned_url(
@@ -162,9 +146,6 @@ class Storage:
             await self.abort_multipart(key, upload_id)
             raise
         return size
-
-    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
-        await self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every object under a prefix (a media's upload and derived files); returns how many."""

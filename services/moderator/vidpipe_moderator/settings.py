@@ -45,7 +45,7 @@ class ModeratorSettings(BaseSettings):
         1,
         ge=1,
         le=64,
-        description="Frames per detector call. Batching does not pay on 2 CPU cores (research note); 8-16 suits a GPU.",
+        description="Frames per detector call. Batching did not pay on 2 CPU cores (measured); 8-16 suits a GPU.",
     )
     policy_json: str | None = Field(
         None,

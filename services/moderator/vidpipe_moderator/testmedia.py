@@ -34,7 +34,7 @@ def fit_to_canvas(image: RgbImage, width: int, height: int) -> RgbImage:
 
 
 def colour_bars(width: int, height: int) -> RgbImage:
-    """Colour bars over a grey ramp: a frame with no person in it, like the lavfi `testsrc` in research."""
+    """Colour bars over a grey ramp: a frame with no person in it, like FFmpeg's lavfi `testsrc`."""
     bars = np.array(
         [[192, 192, 192], [192, 192, 0], [0, 192, 192], [0, 192, 0], [192, 0, 192], [192, 0, 0], [0, 0, 192]],
         dtype=np.uint8,

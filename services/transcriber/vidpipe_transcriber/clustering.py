@@ -1,7 +1,7 @@
 """Speaker clustering: NME-SC (spectral clustering auto-tuned by the normalised maximum eigengap).
 
 Pure numpy + scikit-learn's KMeans, so it is unit-testable without any model. The recipe and its guard rails
-are the measured ones from the speech research note:
+are the ones measured on the reference recordings (DER on AMI and pyannote's sample):
 
 * NME-SC (Park et al., 2019): binarise the cosine affinity to each row's p nearest neighbours, pick the p whose
   Laplacian has the largest eigengap relative to p, and read the speaker count off that eigengap;

@@ -1,6 +1,6 @@
 """Local speaker diarization from shipped parts: silero VAD → CAM++ embeddings → NME-SC clustering.
 
-The measured recipe (research/speech.md: DER 3.9 % on pyannote's sample, 11.4 % on AMI at ±0.25 s collar):
+The measured recipe (DER 3.9 % on pyannote's sample, 11.4 % on AMI at ±0.25 s collar):
 speech regions from silero VAD (min silence 200 ms, pad 30 ms) are cut into 1.5 s windows every 0.5 s; each
 window gets a 192-dim CAM++ embedding from 80-bin Kaldi fbank (dither 0, mean-normalised per window); NME-SC
 clusters the embeddings; every 10 ms frame of speech takes the label of the nearest window centre, and runs
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-import logging
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from vidpipe_transcriber.weights import campplus_paths
 if TYPE_CHECKING:
     import torch
 
-log = logging.getLogger(__name__)
 
 SpeechRegion = tuple[float, float]
 
