@@ -73,7 +73,7 @@ def one_run(args: argparse.Namespace, transcript_json: bytes) -> dict[str, Any]:
         "load_s": round(load_s, 2),
         "server_health_s": round(backend.server.load_seconds, 2),
         "wall_s": round(wall_s, 1),
-        "wall_s_per_10_min": round(wall_s * 600 / transcript.duration, 1),
+        "wall_s_per_10_min": round(wall_s * 600 / transcript.span, 1),
         "llm_calls": len(engine.completions),
         "chunks": summary.chunk_count,
         "chapters": len(summary.chapters),

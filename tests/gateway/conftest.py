@@ -74,8 +74,8 @@ async def uploaded_and_started(client: AsyncTestClient[Any], user: str) -> dict[
 async def finish_with_transcript(pool: AsyncConnectionPool[Any], task_id: str, media_id: str) -> uuid.UUID:
     """Store a two-speaker transcript through the transcriber's own persist code and end the task."""
     from vidpipe.messages import TranscribeRequest
+    from vidpipe.transcript import SpeakerSummary, Transcript, TranscriptSegment, TranscriptWord
     from vidpipe_transcriber.handler import persist_transcript
-    from vidpipe_transcriber.models import SpeakerSummary, Transcript, TranscriptSegment, TranscriptWord
 
     def words(start: float, text: str, speaker: str) -> list[TranscriptWord]:
         return [

@@ -397,7 +397,7 @@ async def test_a_lost_claim_discards_results_and_the_takeover_wins(world: World)
     )
     assert taken.attempt == 2
     release.set()
-    await eventually(lambda: consumer.processed == 1)
+    await eventually(lambda: consumer.processed >= 1)
     assert world.status(message.task_id) == "PROCESSING"  # the first worker's result was not committed
     assert world.store.kinds(message.task_id).count("completed") == 0
 

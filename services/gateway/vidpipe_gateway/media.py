@@ -16,6 +16,8 @@ from psycopg.types.json import Jsonb
 
 from vidpipe.db.queries import queries
 from vidpipe.messages import SummarizeRequest
+from vidpipe.subtitles import to_srt, to_vtt
+from vidpipe.transcript import TranscriptSegment, TranscriptWord
 from vidpipe_gateway.access import optional_user, owned_media, readable_media
 from vidpipe_gateway.auth import CurrentUser
 from vidpipe_gateway.errors import ApiError, not_found
@@ -35,8 +37,6 @@ from vidpipe_gateway.schemas import (
     VisibilityUpdate,
 )
 from vidpipe_gateway.videos import safe_filename
-from vidpipe_transcriber.exports import to_srt, to_vtt
-from vidpipe_transcriber.models import TranscriptSegment, TranscriptWord
 
 log = structlog.get_logger("vidpipe.gateway")
 

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from vidpipe.stage import ProgressReporter
 from vidpipe_moderator.detector import NudityDetector, load_detector
-from vidpipe_moderator.media import MediaScan, MediaSource, ProgressCallback, scan_media
+from vidpipe_moderator.media import MediaScan, MediaSource, scan_media
 from vidpipe_moderator.policy import ModerationPolicy, ScannedFrame, evaluate, load_policy
 from vidpipe_moderator.results import Detection, ModerationReport, StageTimings
 from vidpipe_moderator.settings import ModeratorSettings
@@ -30,7 +31,7 @@ class ModerationEngine(Protocol):
     """What the handler calls; `Moderator` is the one implementation, the detector inside it varies."""
 
     def moderate(
-        self, source: MediaSource, *, audio_out: Path | None = None, progress: ProgressCallback | None = None
+        self, source: MediaSource, *, audio_out: Path | None = None, progress: ProgressReporter | None = None
     ) -> ModerationReport: ...
 
 
@@ -41,7 +42,7 @@ class Moderator:
         self.settings = settings
 
     def moderate(
-        self, source: MediaSource, *, audio_out: Path | None = None, progress: ProgressCallback | None = None
+        self, source: MediaSource, *, audio_out: Path | None = None, progress: ProgressReporter | None = None
     ) -> ModerationReport:
         """Validate, sample, detect, decide. Raises PermanentError for bad input (see `media` for the codes).
 
@@ -85,7 +86,7 @@ class Moderator:
             decode_errors=scan.decode_errors,
         )
 
-    def _detect(self, scan: MediaScan, progress: ProgressCallback | None) -> list[ScannedFrame]:
+    def _detect(self, scan: MediaScan, progress: ProgressReporter | None) -> list[ScannedFrame]:
         scanned: list[ScannedFrame] = []
         total = len(scan.frames)
         step = max(PROGRESS_FRAMES, self.settings.batch_size)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -24,12 +23,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vidpipe.errors import PermanentError, RetryableError
+from vidpipe.stage import ProgressReporter
 from vidpipe_moderator.results import AudioStreamInfo, AudioTrack, FrameTrigger, MediaInfo, VideoStreamInfo
 from vidpipe_moderator.sampling import FrameSelector, SamplingPlan
 from vidpipe_moderator.settings import ModeratorSettings
 
 MediaSource = str | os.PathLike[str] | IO[bytes]
-ProgressCallback = Callable[[float, str], None]
 
 AUDIO_RATE = 16000
 THUMBNAIL_SIZE = (64, 36)
@@ -272,7 +271,7 @@ def scan_media(
     settings: ModeratorSettings,
     *,
     audio_out: Path | None = None,
-    progress: ProgressCallback | None = None,
+    progress: ProgressReporter | None = None,
     progress_share: float = 1.0,
 ) -> MediaScan:
     """Validate, then read the file once: sample frames for the detector and write audio to `audio_out`.

@@ -383,7 +383,7 @@ def test_transcribe_output_with_extra_fields_is_accepted() -> None:
     transcript = decode_transcript(json.dumps(document).encode())
     assert transcript.known_language == "de"
     assert transcript.segments[0].speaker is None
-    assert transcript.duration == 3.0
+    assert transcript.span == 3.0
 
 
 @pytest.mark.parametrize(

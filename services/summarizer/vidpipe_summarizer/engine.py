@@ -88,7 +88,7 @@ class SummarizerEngine:
         lines = speaker_turns(transcript)
         if not lines:
             raise PermanentError("empty_transcript", "The transcript has no spoken text to summarise.")
-        duration = transcript.duration
+        duration = transcript.span
         language = transcript.known_language
         wants_chapters = duration >= self.settings.chapter_min_duration_s
 

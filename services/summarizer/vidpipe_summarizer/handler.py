@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
@@ -19,31 +20,21 @@ from vidpipe.errors import PermanentError
 from vidpipe.messages import SummarizeRequest
 from vidpipe.settings import Settings
 from vidpipe.stage import Handler, StageContext, StageOutcome, StageSpec, TaskStatus
+from vidpipe.transcript import Transcript, read_transcript
 from vidpipe_summarizer.engine import SummarizerEngine, load_engine
 from vidpipe_summarizer.schema import Summary
 from vidpipe_summarizer.settings import SummarizerSettings
-from vidpipe_summarizer.transcript import Transcript, TranscriptSegment
 
 NO_SPEECH = "No speech was detected in this recording, so there is nothing to summarise."
 
 
 async def load_transcript(ctx: StageContext, message: SummarizeRequest) -> Transcript:
-    params = {"transcript_id": message.transcript_id}
     async with ctx.db.connection() as conn:
-        header = await (await conn.execute(queries.transcript_by_id, params)).fetchone()
-        if header is None:
-            raise PermanentError("transcript_missing", "the transcript to summarise no longer exists")
-        segments = await (await conn.execute(queries.segments_for_transcript, params)).fetchall()
-        speakers = await (await conn.execute(queries.speakers_for_transcript, params)).fetchall()
-    return Transcript(
-        segments=[
-            TranscriptSegment(start=s["start_s"], end=s["end_s"], text=s["text"], speaker=s["speaker"])
-            for s in segments
-            if s["text"].strip()
-        ],
-        language=header["language"],
-        speaker_names={s["label"]: s["display_name"] for s in speakers if s["display_name"]},
-    )
+        transcript = await read_transcript(conn, message.transcript_id)
+    if transcript is None:
+        raise PermanentError("transcript_missing", "the transcript to summarise no longer exists")
+    spoken = [s for s in transcript.segments if s.text.strip()]
+    return msgspec.structs.replace(transcript, segments=spoken)
 
 
 def _persist(

@@ -1,9 +1,5 @@
-"""The summarizer's view of a transcript: what it reads from `vidpipe transcribe` JSON, and how it is shown
-to the model.
-
-Only the fields the summary needs are declared; msgspec ignores the rest (words, speakers, turns...), so the
-transcriber may grow its output without breaking this stage.
-"""
+"""How the summarizer reads a transcript (the platform's one model, vidpipe.transcript) from `vidpipe transcribe`
+JSON, and how it is shown to the model."""
 
 from __future__ import annotations
 
@@ -13,40 +9,11 @@ from pathlib import Path
 import msgspec
 
 from vidpipe.errors import PermanentError
+from vidpipe.transcript import Transcript, TranscriptSegment
 
-# Languages the transcriber could not detect; the prompt then lets the model follow the text itself.
-_UNKNOWN_LANGUAGES = {"", "und", "unknown"}
+__all__ = ["Transcript", "TranscriptLine", "TranscriptSegment", "decode_transcript", "load_transcript"]
+
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
-
-
-class TranscriptSegment(msgspec.Struct, frozen=True, kw_only=True):
-    start: float
-    end: float
-    text: str
-    speaker: str | None = None
-    """Diarizer label (`SPEAKER_00`...); None when diarization was off."""
-
-
-class Transcript(msgspec.Struct, frozen=True, kw_only=True):
-    segments: list[TranscriptSegment]
-    language: str | None = None
-    """ISO 639-1 code; "und" or missing when unknown."""
-    speaker_names: dict[str, str] = {}
-    """Display names users gave to diarizer labels; labels without a name are shown as the label."""
-
-    @property
-    def duration(self) -> float:
-        return max((segment.end for segment in self.segments), default=0.0)
-
-    @property
-    def known_language(self) -> str | None:
-        return None if (self.language or "").strip().lower() in _UNKNOWN_LANGUAGES else self.language
-
-    def speaker_display_name(self, label: str | None) -> str | None:
-        if label is None:
-            return None
-        name = self.speaker_names.get(label, "").strip()
-        return name or label
 
 
 _transcript_decoder = msgspec.json.Decoder(Transcript)

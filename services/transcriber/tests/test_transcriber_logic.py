@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from vidpipe.errors import PermanentError
+from vidpipe.subtitles import to_srt, to_vtt
 from vidpipe_transcriber.clustering import ClusteringConfig, cluster_speakers
 from vidpipe_transcriber.engine import assemble_transcript, clean_words, validate_options
 from vidpipe_transcriber.evaluation import cp_wer, normalise_text, wer
-from vidpipe_transcriber.exports import to_srt, to_vtt
 from vidpipe_transcriber.local_engine import HallucinationThresholds, plan_windows
 from vidpipe_transcriber.models import SpeakerTurn, TranscribeOptions, TranscriptSegment, TranscriptWord
 from vidpipe_transcriber.speakers import (

@@ -90,12 +90,12 @@ def transcribe_command(
         _fail("invalid_settings", str(exc))
 
     if output_format == "srt":
-        from vidpipe_transcriber.exports import to_srt
+        from vidpipe.subtitles import to_srt
 
         sys.stdout.write(to_srt(transcript.segments))
         return
     if output_format == "vtt":
-        from vidpipe_transcriber.exports import to_vtt
+        from vidpipe.subtitles import to_vtt
 
         sys.stdout.write(to_vtt(transcript.segments))
         return

@@ -10,10 +10,10 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from vidpipe.db.queries import queries
 from vidpipe.messages import SummarizeRequest, TranscribeRequest
 from vidpipe.settings import Settings
 from vidpipe.stage import Handler, StageContext, StageOutcome, StageSpec
+from vidpipe.transcript import save_transcript
 from vidpipe_transcriber.engine import TranscriptionEngine, load_engine, run
 from vidpipe_transcriber.models import TranscribeOptions, Transcript
 from vidpipe_transcriber.settings import TranscriberSettings
@@ -23,56 +23,9 @@ def persist_transcript(transcript_id: uuid.UUID, message: TranscribeRequest, tra
     """Rows for the transcript; a re-run of the stage (a taken-over claim) replaces its earlier rows."""
 
     async def persist(conn: AsyncConnection[Any]) -> None:
-        await conn.execute(queries.delete_transcript_for_task, {"task_id": message.task_id})
-        await conn.execute(
-            queries.insert_transcript,
-            {
-                "id": transcript_id,
-                "task_id": message.task_id,
-                "media_id": message.media_id,
-                "language": transcript.language,
-                "language_probability": transcript.language_probability,
-                "duration_s": transcript.duration,
-                "engine": transcript.engine,
-                "model": transcript.model,
-            },
+        await save_transcript(
+            conn, transcript, transcript_id=transcript_id, task_id=message.task_id, media_id=message.media_id
         )
-        async with conn.cursor() as cursor:
-            await cursor.executemany(
-                queries.insert_speaker,
-                [{"transcript_id": transcript_id, "label": s.label} for s in transcript.speakers],
-            )
-            await cursor.executemany(
-                queries.insert_segment,
-                [
-                    {
-                        "transcript_id": transcript_id,
-                        "idx": i,
-                        "start_s": s.start,
-                        "end_s": s.end,
-                        "speaker": s.speaker,
-                        "text": s.text.strip(),
-                    }
-                    for i, s in enumerate(transcript.segments)
-                ],
-            )
-            words = [
-                {
-                    "transcript_id": transcript_id,
-                    "idx": 0,
-                    "segment_idx": i,
-                    "start_s": w.start,
-                    "end_s": w.end,
-                    "word": w.word.strip(),
-                    "probability": w.probability,
-                    "speaker": w.speaker,
-                }
-                for i, s in enumerate(transcript.segments)
-                for w in s.words
-            ]
-            for index, word in enumerate(words):
-                word["idx"] = index
-            await cursor.executemany(queries.insert_word, words)
 
     return persist
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from vidpipe_transcriber.models import TranscriptSegment, TranscriptWord
+from vidpipe.transcript import TranscriptSegment, TranscriptWord
 
 MAX_CUE_SECONDS = 7.0
 MAX_CUE_CHARS = 84
