@@ -83,3 +83,31 @@ async def wait_until(predicate: Callable[[], Any], timeout_s: float = 20.0, inte
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval_s)
+
+
+def assert_events_in_order(events: list[dict[str, Any]]) -> None:
+    """A task's events, oldest first, tell a possible story: `queued` before any stage starts; within a stage,
+    `started` < `progress`* < one of completed / retried / failed; nothing of an attempt after it ended."""
+    open_attempt: dict[str, int | None] = {}
+    started_any = False
+    for event in events:
+        kind, stage, attempt = event["kind"], event["stage"], event["attempt"]
+        if kind == "queued":
+            assert not started_any, f"`queued` after a stage started: {events}"
+        elif kind == "started":
+            started_any = True
+            assert open_attempt.get(stage) is None, f"{stage} started twice without ending: {events}"
+            open_attempt[stage] = attempt
+        elif kind == "progress":
+            assert open_attempt.get(stage) == attempt, f"{stage} progress outside its attempt: {events}"
+        elif kind in ("completed", "retried") or (kind == "failed" and stage is not None and stage in open_attempt):
+            if kind == "retried" and open_attempt.get(stage) is None:
+                continue  # an operator's redrive reopens a failed stage
+            assert open_attempt.get(stage) == attempt, f"{stage} {kind} outside its attempt: {events}"
+            open_attempt[stage] = None
+
+
+async def assert_task_events_in_order(pool: AsyncConnectionPool[Any], task_id: uuid.UUID) -> None:
+    from vidpipe.testing import task_events
+
+    assert_events_in_order(await task_events(pool, task_id))

@@ -14,7 +14,7 @@ from vidpipe.settings import Settings
 from vidpipe.stage import StageContext, StageOutcome
 from vidpipe.testing import task_events, task_row
 
-from ..harness import Harness, wait_until
+from ..harness import Harness, assert_events_in_order, wait_until
 
 
 def transcribe_next(message: ModerateRequest) -> TranscribeRequest:
@@ -367,6 +367,7 @@ async def test_progress_events_are_recorded_and_notified(harness: Harness, setti
         async for note in listener.notifies(timeout=1):
             notified.append(note.payload)
     events = await task_events(harness.pool, message.task_id)
+    assert_events_in_order(events)
     assert [(e["kind"], e["progress"]) for e in events] == [
         ("started", None),
         ("progress", 0.5),

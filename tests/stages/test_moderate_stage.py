@@ -17,7 +17,7 @@ from vidpipe_moderator.handler import make_handler
 from vidpipe_moderator.settings import ModeratorSettings
 from vidpipe_moderator.testmedia import colour_bars, write_slideshow
 
-from ..harness import Harness, wait_until
+from ..harness import Harness, assert_task_events_in_order, wait_until
 
 pytestmark = pytest.mark.models
 
@@ -54,6 +54,7 @@ async def run_stage(harness: Harness, moderator: Moderator, path: Path | None) -
     consumer = harness.consumer(make_handler(moderator))
     harness.start(consumer)
     await wait_until(lambda: consumer.processed == 1, timeout_s=120)
+    await assert_task_events_in_order(harness.pool, message.task_id)
     return message, await task_row(harness.pool, message.task_id)
 
 

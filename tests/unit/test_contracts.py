@@ -129,3 +129,44 @@ async def test_only_the_latest_receipt_handle_deletes() -> None:
     broker.delete("moderate", second.receipt_handle)
     assert broker.depth("moderate") == (0, 0)
     assert second.receive_count == 2 and second.message_id == first.message_id
+
+
+def _event(kind: str, stage: str | None, attempt: int = 1) -> dict[str, object]:
+    return {"kind": kind, "stage": stage, "attempt": attempt}
+
+
+def test_the_event_order_check_accepts_a_possible_story() -> None:
+    from ..harness import assert_events_in_order
+
+    assert_events_in_order(
+        [
+            _event("queued", "moderate"),
+            _event("started", "moderate"),
+            _event("progress", "moderate"),
+            _event("retried", "moderate"),
+            _event("started", "moderate", 2),
+            _event("completed", "moderate", 2),
+            _event("started", "transcribe"),
+            _event("completed", "transcribe"),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [_event("started", "moderate"), _event("queued", "moderate")],
+        [
+            _event("queued", "moderate"),
+            _event("started", "moderate"),
+            _event("completed", "moderate"),
+            _event("progress", "moderate"),
+        ],
+        [_event("queued", "moderate"), _event("progress", "moderate")],
+    ],
+)
+def test_the_event_order_check_refuses_an_impossible_one(events: list[dict[str, object]]) -> None:
+    from ..harness import assert_events_in_order
+
+    with pytest.raises(AssertionError):
+        assert_events_in_order(events)
