@@ -3,10 +3,11 @@
 The summarizer (SUMMARIZER_ENGINE=openai, as in terraform/) talks to a local HTTP server that does what vLLM's
 OpenAI server does with a request before any model runs: parse it as `ChatCompletionRequest` (vllm 0.33.0, the
 version of the vllm/vllm-openai image) and turn it into `SamplingParams`. vLLM lives in its own venv
-(.venv-production/vllm: it needs transformers 5), so the server hands each body to vllm_validate.py there. A body vLLM would refuse gets the 400
-vLLM would send, which the client reports as a permanent `llm_request_rejected`; so each flow below passes
-only if every one of its requests is valid for vLLM. The tests also check what vLLM makes of each request:
-the JSON schema becomes the structured-output constraint, and max_tokens, temperature and seed carry over.
+(.venv-production/vllm: it needs transformers 5), so the server hands each body to vllm_validate.py there.
+A body vLLM would refuse gets the 400 vLLM would send, which the client reports as a permanent
+`llm_request_rejected`; so each flow below passes only if every one of its requests is valid for vLLM. The
+tests also check what vLLM makes of each request: the JSON schema becomes the structured-output constraint,
+and max_tokens, temperature and seed carry over.
 
 Flows (every shape the engine sends): one pass, map-reduce with chapters, chunks without chapters, an
 intermediate reduce round when the notes overflow the context, and a sampled retry after invalid output.
@@ -19,8 +20,8 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
