@@ -70,8 +70,10 @@ class AlignerLoads:
 def write_random_english_bundle_checkpoint(directory: Path) -> Path:
     """A state dict with the real English bundle's architecture and file name, random weights (~380 MB)."""
     bundle = torchaudio.pipelines.__dict__[ENGLISH_BUNDLE]
+    # The published checkpoint keeps fairseq's full output dictionary; the loader drops `_remove_aux_axis`.
+    params = {**bundle._params, "aux_num_out": bundle._params["aux_num_out"] + len(bundle._remove_aux_axis)}
     torch.manual_seed(0)
-    model = torchaudio.models.wav2vec2_model(**bundle._params)
+    model = torchaudio.models.wav2vec2_model(**params)
     path = directory / Path(bundle._path).name
     directory.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)

@@ -124,9 +124,10 @@ def test_the_engine_loads_everything_the_script_fetched(
 
     CamPlusPlusPyannotePipeline.loads.clear()
     engine = load_whisperx_engine(settings)  # the real loaders throughout
-    transcript = run(engine, audio_dir / "pyannote-sample.wav", TranscribeOptions(language="en"))
+    transcript = run(engine, audio_dir / "jfk.wav", TranscribeOptions(language="en"))
 
-    assert len(transcript.speakers) == 2 and len(transcript.words) > 50
+    # (The aligner's weights are random: word times are real alignments, the text comes from Whisper.)
+    assert len(transcript.words) == 22 and [s.label for s in transcript.speakers] == ["SPEAKER_00"]
     # pyannote found the pipeline in the models dir, not in $HF_HOME/hub.
     assert [load["cache_dir"] for load in CamPlusPlusPyannotePipeline.loads] == [fetched["TRANSCRIBER_MODELS_DIR"]]
 
