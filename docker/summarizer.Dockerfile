@@ -25,7 +25,7 @@ USER 10001:10001
 ENV HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VIDPIPE_VLLM_PORT=8000
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=300s --retries=3 \
-    CMD python3 /usr/local/lib/vidpipe/healthcheck.py http "http://127.0.0.1:${VIDPIPE_VLLM_PORT}/health"
+    CMD ["python3", "/usr/local/lib/vidpipe/healthcheck.py", "http", "http://127.0.0.1:${VIDPIPE_VLLM_PORT}/health"]
 ENTRYPOINT ["vllm", "serve"]
 CMD ["/opt/models/summarizer-llm", "--served-model-name", "meta-llama/Llama-3.2-3B-Instruct", \
      "--host", "0.0.0.0", "--port", "8000", "--max-model-len", "16384"]
