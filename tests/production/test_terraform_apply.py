@@ -31,12 +31,43 @@ PROVIDER_MIRROR = Path("/opt/tf-plugins")
 REGION = "us-east-1"
 AMI_ID = "ami-0123456789abcdef0"
 
-# Where moto cannot stand in for AWS, and what the override does instead (each is an argument of the root).
+# Attributes moto does not store or returns in another form, so a second plan against moto shows them as
+# in-place updates (against AWS it would not): (resource type, attribute) -> why. Anything else in the second
+# plan fails the test, as does any create, replace or destroy.
+MOTO_ROUND_TRIP_GAPS: dict[tuple[str, str], str] = {
+    ("aws_db_instance", "performance_insights_enabled"): "moto does not store Performance Insights settings",
+    ("aws_db_instance", "performance_insights_kms_key_id"): "moto does not store Performance Insights settings",
+    ("aws_db_parameter_group", "parameter"): "moto does not return a group's modified parameters",
+    ("aws_ecs_service", "health_check_grace_period_seconds"): "moto does not store it",
+    ("aws_ecs_service", "availability_zone_rebalancing"): "moto does not return it",
+    ("aws_sqs_queue", "redrive_policy"): "moto re-serialises the JSON (whitespace only)",
+    ("aws_autoscaling_group", "default_instance_warmup"): "moto does not store it",
+    ("aws_autoscaling_group", "mixed_instances_policy"): "moto does not return the mixed instances policy",
+    ("aws_autoscaling_group", "capacity_reservation_specification"): "moto does not return it (unknown again)",
+    ("aws_autoscaling_policy", "enabled"): "moto does not store it (reads back false)",
+    ("aws_autoscaling_policy", "predictive_scaling_configuration"): "moto returns an empty block",
+    ("aws_launch_template", "tag_specifications"): "moto does not return tag specifications",
+    ("aws_launch_template", "default_version"): "follows from tag_specifications (a new version would be made)",
+    ("aws_launch_template", "latest_version"): "follows from tag_specifications (a new version would be made)",
+    ("aws_vpc_security_group_ingress_rule", "referenced_security_group_id"): "moto returns account/sg-id",
+    ("aws_vpc_security_group_ingress_rule", "description"): "moto drops descriptions of group-referencing rules",
+    ("aws_vpc_security_group_egress_rule", "referenced_security_group_id"): "moto returns account/sg-id",
+    ("aws_vpc_security_group_egress_rule", "description"): "moto drops descriptions of group-referencing rules",
+}
+# Where moto cannot stand in for AWS: root variables set in the test's tfvars...
 MOTO_GAPS: dict[str, tuple[str, str]] = {
     "worker_ami_id": (
         f'"{AMI_ID}"',
         "the default AMI is AWS's public SSM parameter for the Deep Learning Base GPU AMI, which moto does not "
         "have; the lookup (data.aws_ssm_parameter.ami) is therefore only planned on AWS",
+    ),
+}
+# ...and module arguments set in the override file.
+MOTO_MODULE_GAPS: dict[str, tuple[str, str]] = {
+    "queues": (
+        "restrict_dlq_sources = false",
+        "moto 5.2.5 accepts SetQueueAttributes(RedriveAllowPolicy) but never returns the attribute, so the "
+        "provider waits for it until it times out; the DLQs' redrive-allow policies are not created here",
     ),
 }
 # moto serves AWS-managed IAM policies (AmazonSSMManagedInstanceCore) only when told to load them.
@@ -113,7 +144,12 @@ def brought_network(moto: Moto) -> dict[str, Any]:
 
 def override(moto: Moto) -> str:
     endpoints = "\n".join(f'    {name} = "{moto.url}"' for name in ENDPOINTS)
-    return f"""# Test-only: written by tests/production/test_terraform_apply.py into a copy of terraform/.
+    modules = "".join(
+        f'\n# {reason}\nmodule "{name}" {{\n  {argument}\n}}\n' for name, (argument, reason) in MOTO_MODULE_GAPS.items()
+    )
+    return (
+        modules
+        + f"""# Test-only: written by tests/production/test_terraform_apply.py into a copy of terraform/.
 provider "aws" {{
   access_key                  = "testing"
   secret_key                  = "testing"
@@ -126,6 +162,7 @@ provider "aws" {{
   }}
 }}
 """
+    )
 
 
 @dataclass(frozen=True)
@@ -135,6 +172,7 @@ class Applied:
     apply_s: float
     plan_exit: int
     plan_text: str
+    plan: dict[str, Any]
 
 
 @pytest.fixture(scope="module")
@@ -178,8 +216,12 @@ def applied(moto: Moto, tmp_path_factory: pytest.TempPathFactory) -> Applied:
     tf("apply", "-auto-approve", "-parallelism=30", *common)
     apply_s = time.monotonic() - started
     state = json.loads(tf("show", "-json").stdout)
-    plan = tf("plan", "-detailed-exitcode", *common, ok=(0, 2))
-    return Applied(root=root, state=state, apply_s=apply_s, plan_exit=plan.returncode, plan_text=plan.stdout)
+    plan = tf("plan", "-detailed-exitcode", f"-out={work / 'second.tfplan'}", *common, ok=(0, 2))
+    (work / "second-plan.txt").write_text(plan.stdout)
+    second = json.loads(tf("show", "-json", str(work / "second.tfplan")).stdout)
+    return Applied(
+        root=root, state=state, apply_s=apply_s, plan_exit=plan.returncode, plan_text=plan.stdout, plan=second
+    )
 
 
 def managed_resources(state: dict[str, Any]) -> list[dict[str, Any]]:
@@ -196,7 +238,8 @@ def managed_resources(state: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_the_whole_root_applies(applied: Applied) -> None:
     resources = managed_resources(applied.state)
-    print(f"\napplied {len(resources)} resources in {applied.apply_s:.0f} s; moto gaps: {sorted(MOTO_GAPS)}")
+    gaps = sorted(MOTO_GAPS) + [f"module.{name}" for name in MOTO_MODULE_GAPS]
+    print(f"\napplied {len(resources)} resources in {applied.apply_s:.0f} s; moto gaps: {gaps}")
     types = {r["type"] for r in resources}
     # Every kind of resource the root declares was created (one of each at least).
     declared = set()
@@ -204,12 +247,37 @@ def test_the_whole_root_applies(applied: Applied) -> None:
         for line in path.read_text().splitlines():
             if line.startswith('resource "'):
                 declared.add(line.split('"')[1])
-    assert declared <= types, sorted(declared - types)
+    not_created = {
+        "aws_sqs_queue_redrive_allow_policy": "moto gap, MOTO_MODULE_GAPS['queues']",
+        "aws_s3_bucket_logging": "the root does not set the storage module's optional access_log_bucket",
+    }
+    assert declared - set(not_created) <= types, sorted(declared - types)
     assert len(resources) >= 100
 
 
-def test_a_second_plan_changes_nothing(applied: Applied) -> None:
-    assert applied.plan_exit == 0, applied.plan_text[-6000:]
+def changed_attributes(change: dict[str, Any]) -> set[str]:
+    before, after = change.get("before") or {}, change.get("after") or {}
+    unknown = change.get("after_unknown") or {}
+    return {k for k in set(before) | set(after) if before.get(k) != after.get(k) or unknown.get(k) is True}
+
+
+def test_a_second_plan_changes_nothing_but_what_moto_does_not_round_trip(applied: Applied) -> None:
+    unexplained: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for resource in applied.plan.get("resource_changes", []):
+        actions = resource["change"]["actions"]
+        if actions in (["no-op"], ["read"]):
+            continue
+        if actions != ["update"]:
+            unexplained.append(f"{resource['address']}: {actions}")
+            continue
+        for attribute in changed_attributes(resource["change"]):
+            key = (resource["type"], attribute)
+            seen.add(key)
+            if key not in MOTO_ROUND_TRIP_GAPS:
+                unexplained.append(f"{resource['address']}.{attribute}")
+    print(f"\nsecond plan: exit {applied.plan_exit}; moto round-trip gaps seen: {sorted(seen)}")
+    assert unexplained == [], applied.plan_text[-6000:]
 
 
 def test_the_summarizer_instances_run_vllm_on_the_port_its_health_check_probes(applied: Applied, moto: Moto) -> None:
