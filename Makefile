@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint typecheck unit bench dev clean
+.PHONY: help setup demo test test-production lint typecheck unit bench dev clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,12 @@ test: setup lint typecheck ## Set up, lint, type-check and run every test tier
 
 unit: setup ## The fast unit tier: in-memory queues and task store, no Postgres or SQS (seconds)
 	$(BIN)/pytest tests/unit -q
+
+PROD_VENV := .venv-production
+test-production: ## The GPU images' Python stacks on CPU in their own venv (tests/production)
+	$(shell command -v python3.11 || command -v python3) tests/production/build_venv.py $(PROD_VENV)
+	VIDPIPE_PRODUCTION_TIER=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYANNOTE_METRICS_ENABLED=false \
+		$(PROD_VENV)/bin/python -m pytest -c tests/production/pytest.ini --rootdir . tests/production
 
 lint: setup ## ruff lint and format check
 	$(BIN)/ruff check .

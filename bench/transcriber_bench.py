@@ -74,8 +74,9 @@ def build_concat(directory: Path, target_seconds: float = 600.0) -> tuple[Path, 
 def measure_one(name: str, model: str, runs: int, workdir: Path) -> dict[str, object]:
     """Runs inside the per-file subprocess."""
     from vidpipe_transcriber.audio import decode_audio
-    from vidpipe_transcriber.engine import load_engine, run
+    from vidpipe_transcriber.engine import run
     from vidpipe_transcriber.evaluation import cp_wer, diarization_error_rate, read_rttm, wer, words_by_speaker
+    from vidpipe_transcriber.loader import load_engine
     from vidpipe_transcriber.models import TranscribeOptions
     from vidpipe_transcriber.settings import TranscriberSettings
 

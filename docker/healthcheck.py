@@ -1,6 +1,7 @@
 """Container health checks without curl in the image.
 
-healthcheck.py http URL     healthy when URL answers 2xx within 4 s (gateway /health, vLLM /health)
+healthcheck.py http URL     healthy when URL answers 2xx within 4 s (gateway /health, vLLM /health); $VARS in
+                            URL are expanded (HEALTHCHECK's exec form does not), e.g. the vLLM port
 healthcheck.py worker       healthy when PID 1 is a `vidpipe worker` process and, if the worker keeps
                             WORKER_HEARTBEAT_FILE fresh, that file changed in the last
                             WORKER_HEARTBEAT_MAX_AGE_S seconds (default 300)
@@ -37,7 +38,7 @@ def worker_ok() -> bool:
 
 def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "http":
-        return 0 if http_ok(argv[1]) else 1
+        return 0 if http_ok(os.path.expandvars(argv[1])) else 1
     if argv == ["worker"]:
         return 0 if worker_ok() else 1
     sys.stderr.write(__doc__ or "")

@@ -37,13 +37,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
 RUN useradd --system --uid 10001 --user-group --create-home --shell /usr/sbin/nologin vidpipe \
     && uv venv --python 3.11 /opt/venv
 WORKDIR /src
-COPY pyproject.toml constraints.txt docker/pyproject_deps.py ./
-# The CPU onnxruntime that nudenet pulls in is swapped for the CUDA build (same Python module name).
+COPY pyproject.toml constraints.txt docker/pyproject_deps.py requirements/moderator-gpu.txt ./
+# The CPU onnxruntime that nudenet pulls in is swapped for the CUDA build (same Python module name);
+# CI resolves this set with `.ci/gpu_locks.py check`.
 RUN --mount=type=cache,target=/root/.cache/uv \
     python pyproject_deps.py --extra moderator > /tmp/requirements.txt \
     && uv pip install -c constraints.txt -r /tmp/requirements.txt \
     && uv pip uninstall onnxruntime \
-    && uv pip install onnxruntime-gpu==1.31.1
+    && uv pip install -c constraints.txt -r moderator-gpu.txt
 
 # NudeNet's 640m detector is published as a release asset, not in any wheel. Pin its digest with
 # --build-arg NUDENET_640M_SHA256=... once verified (the build prints it while unpinned).

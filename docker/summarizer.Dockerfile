@@ -19,10 +19,13 @@ RUN --mount=type=secret,id=hf_token,env=HF_TOKEN,required=true \
     && useradd --system --uid 10001 --user-group --create-home --shell /usr/sbin/nologin vidpipe
 COPY docker/healthcheck.py /usr/local/lib/vidpipe/
 USER 10001:10001
-ENV HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# VIDPIPE_VLLM_PORT must equal the --port vLLM serves on: whoever overrides the command with another port
+# (terraform/ runs it on 8001 beside the summarizer worker) sets it too, so the health check probes that port.
+# (Not VLLM_PORT: vLLM itself reads that one for its distributed communication.)
+ENV HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VIDPIPE_VLLM_PORT=8000
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=300s --retries=3 \
-    CMD ["python3", "/usr/local/lib/vidpipe/healthcheck.py", "http", "http://127.0.0.1:8000/health"]
+    CMD ["python3", "/usr/local/lib/vidpipe/healthcheck.py", "http", "http://127.0.0.1:${VIDPIPE_VLLM_PORT}/health"]
 ENTRYPOINT ["vllm", "serve"]
 CMD ["/opt/models/summarizer-llm", "--served-model-name", "meta-llama/Llama-3.2-3B-Instruct", \
      "--host", "0.0.0.0", "--port", "8000", "--max-model-len", "16384"]

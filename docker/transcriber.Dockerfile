@@ -41,25 +41,31 @@ CMD ["worker", "transcribe"]
 # ------------------------------------------------------------------------------------------------ gpu
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 AS gpu
 COPY --from=ghcr.io/astral-sh/uv:0.13.8 /uv /usr/local/bin/uv
+# One set of TRANSCRIBER_* values for the weight fetch at build time and the engine at run time, so the
+# script and the engine name the same model in the same directory (tests/production checks they agree).
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     UV_PYTHON_INSTALL_DIR=/opt/python UV_PYTHON_PREFERENCE=only-managed UV_LINK_MODE=copy \
     VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH \
-    TRANSCRIBER_MODELS_DIR=/opt/models HF_HOME=/opt/models/hf TORCH_HOME=/opt/models/torch
+    TRANSCRIBER_ENGINE=whisperx TRANSCRIBER_DEVICE=cuda TRANSCRIBER_MODEL=large-v3 TRANSCRIBER_COMPUTE_TYPE=float16 \
+    TRANSCRIBER_MODELS_DIR=/opt/models TRANSCRIBER_ALIGN_LANGUAGES=en \
+    TRANSCRIBER_DIARIZATION_MODEL=pyannote/speaker-diarization-community-1 \
+    NLTK_DATA=/opt/models/nltk_data HF_HOME=/opt/models/hf TORCH_HOME=/opt/models/torch \
+    PYANNOTE_METRICS_ENABLED=false
 RUN useradd --system --uid 10001 --user-group --create-home --shell /usr/sbin/nologin vidpipe \
     && uv venv --python 3.11 /opt/venv
 WORKDIR /src
-# whisperx and the app's own dependencies resolved together, never with constraints.txt (CPU torch).
-COPY pyproject.toml docker/pyproject_deps.py docker/transcriber-gpu-requirements.txt ./
+# The whole stack from its own lock (whisperx + CUDA torch + the app's dependencies, resolved together),
+# never constraints.txt (CPU torch). --no-deps: the lock is complete, CI checks it resolves to itself.
+COPY requirements/transcriber-gpu.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
-    python pyproject_deps.py --extra transcriber --exclude torch > /tmp/requirements.txt \
-    && uv pip install -r transcriber-gpu-requirements.txt -r /tmp/requirements.txt
+    uv pip install --no-deps -r transcriber-gpu.lock
 
 # Weights: their own layer, rebuilt only when the stack or this script changes.
 COPY docker/fetch_transcriber_models.py /tmp/
 RUN --mount=type=secret,id=hf_token,required=true \
     python /tmp/fetch_transcriber_models.py && chmod -R a+rX /opt/models
 
-COPY README.md ./
+COPY README.md pyproject.toml ./
 COPY shared/ shared/
 COPY services/ services/
 RUN --mount=type=cache,target=/root/.cache/uv uv pip install --no-deps . && rm -rf /src/*
@@ -67,8 +73,7 @@ COPY docker/entrypoint.sh /usr/local/bin/vidpipe-entrypoint
 COPY docker/db_url.py docker/healthcheck.py /usr/local/lib/vidpipe/
 WORKDIR /home/vidpipe
 USER 10001:10001
-ENV HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
-    TRANSCRIBER_ENGINE=whisperx TRANSCRIBER_DEVICE=cuda TRANSCRIBER_MODEL=large-v3 TRANSCRIBER_COMPUTE_TYPE=float16
+ENV HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 HEALTHCHECK --interval=30s --timeout=5s --start-period=300s --retries=3 \
     CMD ["python", "/usr/local/lib/vidpipe/healthcheck.py", "worker"]
 ENTRYPOINT ["/usr/local/bin/vidpipe-entrypoint"]

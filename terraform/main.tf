@@ -9,6 +9,8 @@ locals {
   stages       = ["moderate", "transcribe", "summarize"]
   service_of   = { moderate = "moderator", transcribe = "transcriber", summarize = "summarizer" }
   queue_prefix = "${var.name}-"
+  # vLLM beside the summarizer worker, on the instance's loopback.
+  vllm_port = 8001
   # Known before the groups exist, so the IAM policies can name them without a dependency cycle.
   worker_asg_names = { for stage, service in local.service_of : stage => "${var.name}-${service}" }
   account_id       = data.aws_caller_identity.current.account_id
@@ -50,7 +52,7 @@ locals {
     }
     summarize = {
       SUMMARIZER_ENGINE         = "openai"
-      SUMMARIZER_BASE_URL       = "http://127.0.0.1:8001/v1"
+      SUMMARIZER_BASE_URL       = "http://127.0.0.1:${local.vllm_port}/v1"
       SUMMARIZER_MODEL          = var.summarizer_model
       SUMMARIZER_CONTEXT_TOKENS = tostring(var.vllm_max_model_len)
     }
@@ -200,6 +202,7 @@ module "worker" {
   vpc_id                          = var.vpc_id
   subnet_ids                      = var.private_subnet_ids
   instance_types                  = var.worker_instance_types[each.key]
+  ami_id                          = var.worker_ami_id
   max_size                        = var.worker_max_instances[each.key]
   on_demand_percentage_above_base = var.worker_on_demand_percentage
   backlog_per_instance_target     = var.worker_backlog_target[each.key]
@@ -221,13 +224,14 @@ module "worker" {
   sidecar = each.key != "summarize" ? null : {
     name        = "vllm"
     image       = local.image["vllm"]
-    port        = 8001
+    port        = local.vllm_port
     health_path = "/health"
-    environment = { HF_HUB_OFFLINE = "1" }
+    # The image's HEALTHCHECK probes VIDPIPE_VLLM_PORT (8000 by default, as in compose.yaml).
+    environment = { HF_HUB_OFFLINE = "1", VIDPIPE_VLLM_PORT = tostring(local.vllm_port) }
     # The vllm image's entry point is `vllm serve`; the weights are baked in at /opt/models/summarizer-llm.
     args = [
       "/opt/models/summarizer-llm", "--served-model-name", var.summarizer_model,
-      "--host", "127.0.0.1", "--port", "8001", "--max-model-len", tostring(var.vllm_max_model_len),
+      "--host", "127.0.0.1", "--port", tostring(local.vllm_port), "--max-model-len", tostring(var.vllm_max_model_len),
       "--gpu-memory-utilization", "0.90",
     ]
   }

@@ -170,6 +170,12 @@ variable "db_deletion_protection" {
 
 # ------------------------------------------------------------------------------------------------ workers
 
+variable "worker_ami_id" {
+  description = "AMI for every worker (Docker + NVIDIA container toolkit). null: the latest AWS Deep Learning Base GPU AMI, looked up in SSM at plan time."
+  type        = string
+  default     = null
+}
+
 variable "worker_instance_types" {
   description = "Per stage: instance types in order of preference (similar GPUs widen the spot pools)."
   type        = map(list(string))

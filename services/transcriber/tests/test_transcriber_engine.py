@@ -16,8 +16,9 @@ from vidpipe.errors import PermanentError
 from vidpipe.testing import reference_audio_dir
 from vidpipe_transcriber.audio import SAMPLE_RATE, decode_audio
 from vidpipe_transcriber.cli import transcribe_command
-from vidpipe_transcriber.engine import TranscriptionEngine, load_engine, run
+from vidpipe_transcriber.engine import TranscriptionEngine, run
 from vidpipe_transcriber.evaluation import cp_wer, diarization_error_rate, read_rttm, wer, words_by_speaker
+from vidpipe_transcriber.loader import load_engine
 from vidpipe_transcriber.models import TranscribeOptions, Transcript
 from vidpipe_transcriber.settings import TranscriberSettings
 from vidpipe_transcriber.weights import WHISPER_BASE_SIZE, assemble_whisper_base

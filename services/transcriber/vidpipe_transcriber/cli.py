@@ -56,7 +56,8 @@ def transcribe_command(
     progress: Annotated[bool, typer.Option(help="Report progress on stderr.")] = False,
 ) -> None:
     """Transcribe FILE with word timestamps and speaker labels; print JSON (or SRT/VTT) to stdout."""
-    from vidpipe_transcriber.engine import load_engine, run
+    from vidpipe_transcriber.engine import run
+    from vidpipe_transcriber.loader import load_engine
     from vidpipe_transcriber.models import TranscribeOptions
     from vidpipe_transcriber.settings import TranscriberSettings
 

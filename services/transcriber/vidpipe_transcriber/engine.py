@@ -1,8 +1,11 @@
-"""The transcription engine interface, engine selection, and the one-call-per-job entry point `run`.
+"""The transcription engine interface, the one-call-per-job entry point `run`, and what both engines share.
 
 settings = TranscriberSettings()          # once, at start-up
-engine = load_engine(settings)            # once per process: loads every model
+engine = load_engine(settings)            # vidpipe_transcriber.loader: once per process, loads every model
 transcript = run(engine, "talk.mp4", TranscribeOptions(language="en"), progress=report)
+
+This module imports no engine: the engines import it (for `Progress`, `assemble_transcript`, `clean_words`),
+and `loader.load_engine` picks one, so the dependencies run one way.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from typing import Protocol
 from vidpipe.errors import PermanentError
 from vidpipe_transcriber.audio import SAMPLE_RATE, Waveform, decode_audio
 from vidpipe_transcriber.models import SpeakerTurn, TranscribeOptions, Transcript, TranscriptWord
-from vidpipe_transcriber.settings import TranscriberSettings
 from vidpipe_transcriber.speakers import (
     assign_speakers,
     relabel_by_first_appearance,
@@ -37,17 +39,6 @@ class TranscriptionEngine(Protocol):
     def transcribe(
         self, audio: Waveform, options: TranscribeOptions, progress: Progress | None = None
     ) -> Transcript: ...
-
-
-def load_engine(settings: TranscriberSettings) -> TranscriptionEngine:
-    """Load the engine the settings name, with all its models (seconds to minutes: call once per process)."""
-    if settings.engine == "whisperx":
-        from vidpipe_transcriber.whisperx_engine import load_whisperx_engine
-
-        return load_whisperx_engine(settings)
-    from vidpipe_transcriber.local_engine import load_local_engine
-
-    return load_local_engine(settings)
 
 
 def run(

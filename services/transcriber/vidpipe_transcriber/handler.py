@@ -14,7 +14,8 @@ from vidpipe.messages import SummarizeRequest, TranscribeRequest
 from vidpipe.settings import Settings
 from vidpipe.stage import Handler, StageContext, StageOutcome, StageSpec
 from vidpipe.transcript import save_transcript
-from vidpipe_transcriber.engine import TranscriptionEngine, load_engine, run
+from vidpipe_transcriber.engine import TranscriptionEngine, run
+from vidpipe_transcriber.loader import load_engine
 from vidpipe_transcriber.models import TranscribeOptions, Transcript
 from vidpipe_transcriber.settings import TranscriberSettings
 

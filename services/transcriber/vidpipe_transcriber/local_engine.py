@@ -12,10 +12,11 @@ unlike the sequential one, does not act on them, so the filter lives here.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import structlog
 
 from vidpipe.errors import PermanentError
 from vidpipe_transcriber.audio import SAMPLE_RATE, Waveform
@@ -31,7 +32,7 @@ from vidpipe_transcriber.models import SpeakerTurn, TranscribeOptions, Transcrip
 from vidpipe_transcriber.settings import TranscriberSettings
 from vidpipe_transcriber.weights import resolve_whisper_model
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("vidpipe.transcriber")
 
 # Share of the progress bar given to ASR when diarization follows (measured: diarization ≈ 1/4 of ASR time).
 ASR_SHARE = 0.8
@@ -150,7 +151,7 @@ class FasterWhisperEngine:
         for segment in segments:
             progress(min(duration, offset + segment.end))
             if self._thresholds.rejects(segment):
-                log.info("dropped likely hallucination at %.1f s: %r", offset + segment.start, segment.text)
+                log.info("dropped likely hallucination", at_s=round(offset + segment.start, 1), text=segment.text)
                 continue
             words = [
                 TranscriptWord(start=offset + w.start, end=offset + w.end, word=w.word, probability=w.probability)
