@@ -62,7 +62,6 @@ def test_configure_builds_only_what_the_server_needs(monkeypatch: pytest.MonkeyP
 
     assert command[:5] == ["cmake", "-S", "/src", "-B", "/build"]
     for flag in (
-        "-DCMAKE_UNITY_BUILD=ON",
         "-DLLAMA_BUILD_TESTS=OFF",
         "-DLLAMA_BUILD_EXAMPLES=OFF",
         "-DLLAMA_USE_PREBUILT_UI=OFF",  # no network during the build
