@@ -47,8 +47,8 @@ def ami(tiny: TranscriptionEngine) -> Transcript:
     return run(tiny, AMI, TranscribeOptions(language="en"))
 
 
-# The two-voice clip: Kennedy (0-11 s), 1 s of silence, then one AMI participant alone (FEE013 from 8.1 s to
-# 18.5 s of the AMI mixture, where its RTTM has nobody else talking). The change is at 12 s by construction.
+# The two-voice clip: Kennedy (0-11 s), 1 s of silence, then one AMI participant alone (MEO015 from 44.5 s to
+# 53.8 s of the AMI mixture, where its RTTM has nobody else talking). The change is at 12 s by construction.
 # It stands in for pyannote's tutorial sample, whose recording's licence is not stated, so it is not shipped.
 TWO_VOICES_CHANGE_S = 12.0
 
@@ -56,7 +56,7 @@ TWO_VOICES_CHANGE_S = 12.0
 @pytest.fixture(scope="module")
 def two_voices(tiny: TranscriptionEngine) -> Transcript:
     silence = np.zeros(SAMPLE_RATE, dtype=np.float32)
-    second = decode_audio(AMI)[int(8.1 * SAMPLE_RATE) : int(18.5 * SAMPLE_RATE)]
+    second = decode_audio(AMI)[int(44.5 * SAMPLE_RATE) : int(53.8 * SAMPLE_RATE)]
     waveform = np.concatenate([decode_audio(JFK), silence, second])
     return tiny.transcribe(waveform, TranscribeOptions(language="en"))
 
