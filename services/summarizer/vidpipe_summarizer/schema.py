@@ -19,14 +19,14 @@ import msgspec
 # is 10 to 140 characters ending in . ! ? (or their CJK forms); sentences are joined by one space. A "."
 # inside a sentence must be followed by a non-space ("1.5", "e.g.,"), so "Mr. Smith" counts as two
 # sentences: the price of a pattern simple enough for every grammar engine (plain groups and classes: no
-# `(?:`, no `\.`, which llama-cpp-python's converter refuses). Quotes and backslashes are
-# excluded so that the raw JSON the grammar emits and the decoded text are the same characters. llama.cpp
+# `(?:`, no `\.`, which llama-cpp-python's converter refuses). Quotes, backslashes and control characters
+# are excluded so that the raw JSON the grammar emits is valid and decodes to the same characters. llama.cpp
 # ignores maxLength when a pattern is given, so the pattern alone bounds the output; max_length mirrors it
 # (4 x 141 + 3 spaces) for max_tokens.
 # The pattern is not part of msgspec's validation: a server that ignores it (no guided decoding) gets its
 # summary cut to the sentence limit by `bound_sentences` instead of failing the job on a style rule.
 SENTENCE_END = ".!?。！？"
-_SENTENCE_CHAR = rf'([^{SENTENCE_END}"\\\n]|[.][^ {SENTENCE_END}"\\\n])'
+_SENTENCE_CHAR = rf'([^{SENTENCE_END}"\\\x00-\x1f]|[.][^ {SENTENCE_END}"\\\x00-\x1f])'
 _SENTENCE = f"{_SENTENCE_CHAR}{{10,140}}[{SENTENCE_END}]"
 SUMMARY_SENTENCES = (2, 4)
 CHUNK_SUMMARY_SENTENCES = (1, 3)
