@@ -11,7 +11,7 @@ import pytest
 import skimage.data
 
 from vidpipe.messages import ModerateRequest, TranscribeRequest, decode_message
-from vidpipe.testing import reference_audio_dir, task_row
+from vidpipe.testing import shipped_audio, task_row
 from vidpipe_moderator.engine import Moderator, load_moderator
 from vidpipe_moderator.handler import make_handler
 from vidpipe_moderator.settings import ModeratorSettings
@@ -30,7 +30,7 @@ def moderator() -> Moderator:
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("stage-media")
-    speech = reference_audio_dir() / "jfk.wav"
+    speech = shipped_audio("jfk.flac")
     photos = [skimage.data.coffee(), colour_bars(640, 360)]
     clean = write_slideshow(root / "clean.mp4", photos, seconds_per_image=3, fps=5, audio=speech)
     silent = write_slideshow(root / "silent.mp4", photos, seconds_per_image=3, fps=5)

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from vidpipe.testing import shipped_audio
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "web"
-JFK_WAV = REPO.parent / "shared" / "data" / "audio" / "jfk.wav"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -134,7 +135,7 @@ def write_interview(path: Path, *, with_audio: bool = True) -> Path:
         frames,
         seconds_per_image=1 / fps,
         fps=fps,
-        audio=JFK_WAV if with_audio else None,
+        audio=shipped_audio("jfk.flac") if with_audio else None,
         faststart=True,
         size=(640, 360) if with_audio else (320, 180),
     )

@@ -1,7 +1,7 @@
 """Real media for the moderator tests, encoded with PyAV once per session (videos are never checked in).
 
 The photographs are scikit-image's bundled samples: `astronaut` (NudeNet: FACE_FEMALE), `coffee`, `rocket`,
-`chelsea`; plus a colour-bar test pattern. The speech is the shared jfk.wav (11 s).
+`chelsea`; plus a colour-bar test pattern. The speech is the repository's tests/data/audio/jfk.flac (11 s).
 """
 
 from __future__ import annotations
@@ -13,21 +13,18 @@ import numpy as np
 import pytest
 import skimage.data
 
-from vidpipe.testing import reference_audio_dir
+from vidpipe.testing import shipped_audio
 from vidpipe_moderator.engine import Moderator, load_moderator
 from vidpipe_moderator.settings import ModeratorSettings
 from vidpipe_moderator.testmedia import colour_bars, write_slideshow
 
-SPEECH = reference_audio_dir() / "jfk.wav"
 SECONDS_PER_PHOTO = 3.0
 FPS = 10
 
 
 @pytest.fixture(scope="session")
 def speech() -> Path:
-    if not SPEECH.is_file():
-        pytest.fail(f"reference test audio {SPEECH} is missing (expected ../shared beside the checkout)")
-    return SPEECH
+    return shipped_audio("jfk.flac")
 
 
 @pytest.fixture(scope="session")

@@ -73,7 +73,7 @@ def test_clean_video_is_allowed_and_its_audio_extracted(
     assert report.decoded_duration_s == pytest.approx(12.0, abs=0.11)
     assert report.timings.decode_s > 0 and report.timings.detect_s > 0
 
-    # The FLAC is what the transcriber gets: 16 kHz mono, as long as the video's audio (jfk.wav, 11.0 s)
+    # The FLAC is what the transcriber gets: 16 kHz mono, as long as the video's audio (jfk.flac, 11.0 s)
     assert report.audio is not None and report.audio.path == str(audio_out)
     with av.open(str(audio_out)) as flac:
         stream = flac.streams.audio[0]

@@ -107,7 +107,7 @@ def test_audio_only_file(strict: Moderator, tmp_path: Path, speech: Path) -> Non
         include_video=False,
     )
     expect_code(strict, audio_only, "no_video_stream")
-    expect_code(strict, speech, "no_video_stream")  # a plain WAV as well
+    expect_code(strict, speech, "no_video_stream")  # a plain FLAC as well
 
 
 def test_duration_over_limit(strict: Moderator, clean_video: Path) -> None:

@@ -14,9 +14,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from vidpipe.testing import reference_audio_dir
+from vidpipe.testing import shipped_audio
 
-AUDIO_DIR = reference_audio_dir()
 # Reference-text letter -> RTTM speaker, matched by who holds the long turns (D opens and speaks at 30 s,
 # A holds the 22 s turn from 7.4 s, B the last 15 s, C only says "Mm. Yeah.").
 _LETTER_OF_RTTM_SPEAKER = {"FEE016": "D", "FEE013": "A", "MEO015": "B", "MEE014": "C"}
@@ -24,14 +23,14 @@ _LETTER_OF_RTTM_SPEAKER = {"FEE016": "D", "FEE013": "A", "MEO015": "B", "MEE014"
 
 def _ami_segments(offset: float = 0.0) -> list[dict[str, Any]]:
     turns: list[tuple[float, float, str]] = []
-    for line in (AUDIO_DIR / "ami-mixture.rttm").read_text().splitlines():
+    for line in shipped_audio("ami-mixture.rttm").read_text().splitlines():
         fields = line.split()
         start, duration = float(fields[3]), float(fields[4])
         turns.append((start, start + duration, fields[7]))
     labels = {spk: f"SPEAKER_{i:02d}" for i, spk in enumerate(dict.fromkeys(s for _, _, s in turns))}
     segments: list[dict[str, Any]] = []
     for rttm_speaker, letter in _LETTER_OF_RTTM_SPEAKER.items():
-        words = (AUDIO_DIR / f"ami-mixture.{letter}.txt").read_text().split()
+        words = shipped_audio(f"ami-mixture.{letter}.txt").read_text().split()
         own = [t for t in turns if t[2] == rttm_speaker]
         total = sum(end - start for start, end, _ in own)
         taken = 0

@@ -2,7 +2,8 @@
 
 SmolLM2 writes poor summaries, so nothing here judges quality: these tests check that constrained decoding
 under the bounded schema yields valid results through every path (single pass, chunked, chapters), that
-keywords are grounded in the transcript, and that the engine owns its server process.
+the grammar holds the summary to 2-4 sentences (SmolLM2 left to itself writes one or runs on), that there
+are 5-10 keywords grounded in the transcript, and that the engine owns its server process.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from vidpipe_summarizer.schema import LlmSummary, Summary, summary_decoder, summary_encoder
+from vidpipe_summarizer.schema import LlmSummary, Summary, split_sentences, summary_decoder, summary_encoder
 from vidpipe_summarizer.transcript import Transcript, decode_transcript, vocabulary, words_of
 
 pytestmark = pytest.mark.models
@@ -29,9 +30,10 @@ AmiJson = Callable[[int], bytes]
 def assert_valid_summary(summary: Summary, transcript: Transcript) -> None:
     # The Struct's bounds hold on the encoded result (what the handler stores / the CLI prints)
     decoded = summary_decoder.decode(summary_encoder.encode(summary))
-    assert 40 <= len(decoded.summary) <= 450
+    assert 40 <= len(decoded.summary) <= 570
+    assert 2 <= len(split_sentences(decoded.summary)) <= 4, decoded.summary
     assert 3 <= len(decoded.title) <= 80
-    assert len(decoded.keywords) <= 10
+    assert 5 <= len(decoded.keywords) <= 10, decoded.keywords
     # Every keyword's words occur in the transcript, whichever source produced it
     vocab = vocabulary(transcript)
     for keyword in decoded.keywords:

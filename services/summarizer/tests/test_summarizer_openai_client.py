@@ -21,10 +21,10 @@ from vidpipe_summarizer.engine import SummarizerEngine
 from vidpipe_summarizer.llm import OpenAICompatibleBackend
 from vidpipe_summarizer.schema import LlmSummary
 from vidpipe_summarizer.settings import SummarizerSettings
-from vidpipe_summarizer.transcript import Transcript, TranscriptSegment, decode_transcript
+from vidpipe_summarizer.transcript import Transcript, TranscriptSegment, decode_transcript, vocabulary, words_of
 
 VALID_SUMMARY = {
-    "summary": "The team discusses a simpler remote control with a small menu display like a mobile phone.",
+    "summary": "Alice proposes a remote control with fewer buttons. Another speaker suggests a small menu display.",
     "title": "Remote control design",
     "keywords": ["remote control", "menu", "display", "mobile phone", "buttons"],
 }
@@ -271,25 +271,87 @@ def test_invalid_output_then_valid_output_succeeds(fake_server: FakeOpenAIServer
     assert len(fake_server.requests) == 3
 
 
-def test_keywords_not_in_the_transcript_are_dropped(fake_server: FakeOpenAIServer) -> None:
+def test_keywords_not_in_the_transcript_are_dropped_and_the_list_topped_up(fake_server: FakeOpenAIServer) -> None:
     invented = ["user experience", "accessibility", "Remote Control", "menu", "ergonomics", "DISPLAY"]
     fake_server.script = [ok({**VALID_SUMMARY, "keywords": invented})]
 
     summary = make_engine(make_backend(fake_server)).summarize(short_transcript())
 
-    assert summary.keywords == ["Remote Control", "menu", "DISPLAY"]
-    assert summary.keywords_source == "model"
+    # The model's grounded keywords lead, in its order; yake adds other topics up to at least five
+    assert summary.keywords[:3] == ["Remote Control", "menu", "DISPLAY"]
+    assert 5 <= len(summary.keywords) <= 10
+    vocab = vocabulary(short_transcript())
+    assert all(all(word in vocab for word in words_of(k)) for k in summary.keywords)
+    assert summary.keywords_source == "model+yake"
 
 
-def test_yake_fills_in_only_when_no_model_keyword_is_grounded(fake_server: FakeOpenAIServer) -> None:
+def test_yake_chooses_all_keywords_when_no_model_keyword_is_grounded(fake_server: FakeOpenAIServer) -> None:
     invented = ["user experience", "accessibility", "ergonomics", "usability", "innovation"]
     fake_server.script = [ok({**VALID_SUMMARY, "keywords": invented})]
 
     summary = make_engine(make_backend(fake_server)).summarize(short_transcript())
 
     assert summary.keywords_source == "yake"
-    assert 1 <= len(summary.keywords) <= 10
+    assert 5 <= len(summary.keywords) <= 10
     assert not {"yeah", "yes", "like"} & {k.casefold() for k in summary.keywords}
+
+
+JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+
+
+def test_jfk_demo_keywords_are_five_topics_not_the_model_fragments(fake_server: FakeOpenAIServer) -> None:
+    # Given the demo clip's transcript and what the model answered for it in the issue: five keywords, of
+    # which only two fragments were made of transcript words (the old code showed just those two)
+    answer = {
+        "summary": "The speaker addresses his fellow Americans. He asks what they can do for their country.",
+        "title": "Ask not what your country can do",
+        "keywords": [
+            "ask what you can do for your",
+            "ask what your country can do",
+            "personal responsibility",
+            "national interests",
+            "civic duty",
+        ],
+    }
+    fake_server.script = [ok(answer)]
+    transcript = Transcript(language="en", segments=[TranscriptSegment(start=0.0, end=11.0, text=JFK_TEXT)])
+
+    summary = make_engine(make_backend(fake_server)).summarize(transcript)
+
+    # Then five to ten keywords, none of them a fragment, every word heard in the clip
+    assert 5 <= len(summary.keywords) <= 10, summary.keywords
+    assert not {"ask what you can do for your", "ask what your country can do"} & set(summary.keywords)
+    assert all(len(k.split()) <= 3 for k in summary.keywords), summary.keywords
+    assert {"fellow Americans", "country"} <= set(summary.keywords)
+    assert all(all(word in vocabulary(transcript) for word in words_of(k)) for k in summary.keywords)
+    assert summary.keywords_source == "yake"
+    # And the two sentences come through unchanged
+    assert summary.summary == answer["summary"]
+
+
+def test_a_server_ignoring_the_sentence_pattern_gets_its_summary_cut_to_four(fake_server: FakeOpenAIServer) -> None:
+    # Given a server without guided decoding that writes six sentences
+    six = " ".join(f"Point number {n} was discussed by Alice." for n in range(1, 7))
+    fake_server.script = [ok({**VALID_SUMMARY, "summary": six})]
+
+    summary = make_engine(make_backend(fake_server)).summarize(short_transcript())
+
+    # Then the stored summary keeps the first four, and the request did carry the pattern
+    assert summary.summary == " ".join(f"Point number {n} was discussed by Alice." for n in range(1, 5))
+    pattern = fake_server.requests[0]["response_format"]["json_schema"]["schema"]["properties"]["summary"]["pattern"]
+    assert pattern.startswith("^") and pattern.endswith("{1,3}$")
+
+
+def test_prompt_names_known_speakers_and_hides_bare_labels(fake_server: FakeOpenAIServer) -> None:
+    fake_server.script = [ok(VALID_SUMMARY)]
+
+    make_engine(make_backend(fake_server)).summarize(short_transcript())
+
+    prompt = fake_server.requests[0]["messages"][1]["content"]
+    assert "Name the speakers as shown (Alice)" in prompt
+    assert "instead of the label" in prompt
+    assert "2 to 4 short sentences" in prompt
+    assert "no sentences or parts of sentences" in prompt
 
 
 def long_transcript(minutes: int, *, sentences_per_turn: int = 1) -> Transcript:

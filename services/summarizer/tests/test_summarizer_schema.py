@@ -9,14 +9,28 @@ from typing import Any
 import msgspec
 import pytest
 
-from vidpipe_summarizer.keywords import grounded_keywords, yake_keywords
-from vidpipe_summarizer.schema import LlmChunkNotes, LlmSummary, json_schema_for, worst_case_output_tokens
-from vidpipe_summarizer.transcript import Transcript, TranscriptSegment, speaker_turns, vocabulary
+from vidpipe_summarizer.keywords import (
+    MAX_KEYWORDS,
+    MIN_KEYWORDS,
+    function_words,
+    grounded_keywords,
+    rank_keywords,
+    topic_phrase,
+    yake_keywords,
+)
+from vidpipe_summarizer.schema import (
+    LlmChunkNotes,
+    LlmSummary,
+    bound_sentences,
+    json_schema_for,
+    worst_case_output_tokens,
+)
+from vidpipe_summarizer.transcript import Transcript, TranscriptSegment, speaker_turns, vocabulary, words_of
 
 jsonschema = pytest.importorskip("jsonschema")
 
 GOOD = {
-    "summary": "The team discusses a simpler remote control with a small menu display like a phone.",
+    "summary": "The team discusses a simpler remote control. It would have a small menu display like a phone.",
     "title": "Remote control design",
     "keywords": ["remote control", "menu", "display", "phone", "buttons"],
 }
@@ -50,7 +64,7 @@ def test_every_string_and_list_is_bounded(struct: type[msgspec.Struct]) -> None:
     [
         GOOD,
         {**GOOD, "summary": "Too short."},
-        {**GOOD, "summary": "x" * 451},
+        {**GOOD, "summary": "x" * 571},
         {**GOOD, "title": "ab"},
         {**GOOD, "keywords": GOOD["keywords"][:4]},
         {**GOOD, "keywords": [f"keyword {i}" for i in range(11)]},
@@ -62,7 +76,10 @@ def test_every_string_and_list_is_bounded(struct: type[msgspec.Struct]) -> None:
     ],
 )
 def test_msgspec_validation_agrees_with_the_json_schema(document: dict[str, Any]) -> None:
-    schema_says_valid = jsonschema.Draft202012Validator(json_schema_for(LlmSummary)).is_valid(document)
+    # The sentence pattern is the schema's one addition over msgspec (tested on its own below)
+    schema = json_schema_for(LlmSummary)
+    del schema["properties"]["summary"]["pattern"]
+    schema_says_valid = jsonschema.Draft202012Validator(schema).is_valid(document)
     try:
         msgspec.json.decode(json.dumps(document), type=LlmSummary)
         msgspec_says_valid = True
@@ -84,6 +101,105 @@ def test_max_tokens_covers_the_largest_allowed_document(struct: type[msgspec.Str
         for name, node in schema["properties"].items()
     }
     assert len(json.dumps(largest)) <= worst_case_output_tokens(schema)
+
+
+JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+
+
+@pytest.mark.parametrize(
+    ("summary", "valid"),
+    [
+        (GOOD["summary"], True),
+        ("The team discusses a simpler remote control with a small menu display like a phone.", False),
+        ("Alice wants fewer buttons. Bob agrees with her. They pick a menu. It shows on a small screen.", True),
+        ("Alice wants fewer buttons. Bob agrees with her. They pick a menu. It shows on a screen. Then lunch.", False),
+        ("The model has 1.5 billion parameters. It runs on e.g., a laptop.", True),
+        ('Alice says "no" to that. Bob agrees with her.', False),
+    ],
+)
+def test_summary_pattern_allows_two_to_four_sentences(summary: str, valid: bool) -> None:
+    # Given the schema sent to the server, whose pattern is what a grammar-constrained decoder can produce
+    validator = jsonschema.Draft202012Validator(json_schema_for(LlmSummary))
+    # Then 1 or 5 sentences, or a quote (raw JSON and the text would differ), are refused
+    assert validator.is_valid({**GOOD, "summary": summary}) == valid
+
+
+def test_chunk_notes_allow_one_to_three_sentences() -> None:
+    validator = jsonschema.Draft202012Validator(json_schema_for(LlmChunkNotes))
+    notes = {"title": "Buttons", "keywords": ["buttons"]}
+    assert validator.is_valid({**notes, "summary": "They talk about buttons and a menu display."})
+    assert not validator.is_valid({**notes, "summary": "One about buttons. Two about menus. Three on a phone. Four."})
+
+
+def test_bound_sentences_cuts_after_the_limit() -> None:
+    text = "First sentence here.  Second one?\nThird one! Fourth one. Fifth one."
+    assert bound_sentences(text, 4) == "First sentence here. Second one? Third one! Fourth one."
+    assert bound_sentences("No end mark at all", 4) == "No end mark at all"
+
+
+@pytest.mark.parametrize(
+    ("candidate", "phrase"),
+    [
+        ("your country", "country"),  # edge function words trimmed
+        ("Ask not", "Ask"),
+        ("fellow Americans", "fellow Americans"),
+        ("state of the union", "state of the union"),  # glue words inside a phrase are fine
+        ("L_C_D_ display", "L_C_D_ display"),
+        ("mobile-phone", "mobile-phone"),
+        ("ask what you can do for your", None),  # the issue's fragments: clauses, not topics
+        ("ask what your country can do", None),
+        ("phone is complicated", None),
+        ("remote control, menu", None),  # two keywords in one
+        ("for your", None),  # nothing left
+        ("a very long remote control name", None),
+    ],
+)
+def test_topic_phrase_trims_or_refuses_fragments(candidate: str, phrase: str | None) -> None:
+    assert topic_phrase(candidate, function_words("en")) == phrase
+
+
+def test_jfk_gets_five_topic_keywords_even_when_the_model_gives_fragments() -> None:
+    # Given the demo's transcript and the two fragments the model produced for it in the issue
+    transcript = Transcript(language="en", segments=[TranscriptSegment(start=0.0, end=11.0, text=JFK_TEXT)])
+    vocab = vocabulary(transcript)
+    fragments = ["ask what you can do for your", "ask what your country can do"]
+
+    keywords, from_model = rank_keywords(fragments, [], text=JFK_TEXT, language="en", vocabulary=vocab)
+
+    # Then the list is topped up to at least five real topics, each made of transcript words
+    assert MIN_KEYWORDS <= len(keywords) <= MAX_KEYWORDS
+    assert from_model == 0
+    assert keywords[:3] == ["fellow Americans", "ask", "country"]
+    assert len({k.casefold() for k in keywords}) == len(keywords)
+    for keyword in keywords:
+        assert 1 <= len(keyword.split()) <= 3, keyword
+        assert all(word in vocab for word in words_of(keyword)), keyword
+        assert not function_words("en") & {keyword.split()[0].casefold(), keyword.split()[-1].casefold()}
+
+
+def test_model_keywords_lead_and_yake_fills_with_distinct_topics() -> None:
+    text = (
+        "So simplification of symbols you could think of. Maybe have an L_C_D_ display or something like that, "
+        "like a mobile, with menus. On a mobile phone you can press a key and it gives you a menu. "
+        "Symbols you are meant to understand, but you don't. A remote control with a little display."
+    )
+    vocab = {w.casefold() for w in words_of(text)}
+    model = ["remote control", "user experience", "Menus", "menu"]
+
+    keywords, from_model = rank_keywords(model, [], text=text, language="en", vocabulary=vocab)
+
+    # The model's grounded keywords first, in its order ("Menus" and "menu" are one keyword)
+    assert keywords[:2] == ["remote control", "Menus"] and from_model == 2
+    assert MIN_KEYWORDS <= len(keywords) <= MAX_KEYWORDS
+    # yake's additions are new topics, not parts of what is already there ("remote", "control")
+    added = [set(words_of(k)) for k in keywords[2:]]
+    assert all(not (words <= {"remote", "control", "menus", "menu"}) for words in added), keywords
+
+
+def test_too_few_content_words_give_fewer_keywords_never_invented_ones() -> None:
+    text = "Mm. Yeah. Okay, thanks."
+    keywords, _ = rank_keywords(["gratitude"], [], text=text, language="en", vocabulary=set(words_of(text)))
+    assert keywords == ["thanks"]
 
 
 def test_keywords_must_be_made_of_transcript_words() -> None:

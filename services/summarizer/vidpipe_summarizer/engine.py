@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import msgspec
 
 from vidpipe.errors import PermanentError
-from vidpipe_summarizer.keywords import grounded_keywords, yake_keywords
+from vidpipe_summarizer.keywords import rank_keywords
 from vidpipe_summarizer.llm import Completion, LlmBackend
 from vidpipe_summarizer.prompts import (
     NoteLine,
@@ -30,10 +30,13 @@ from vidpipe_summarizer.prompts import (
     whole_transcript_prompt,
 )
 from vidpipe_summarizer.schema import (
+    CHUNK_SUMMARY_SENTENCES,
+    SUMMARY_SENTENCES,
     Chapter,
     LlmChunkNotes,
     LlmSummary,
     Summary,
+    bound_sentences,
     json_schema_for,
     summary_decoder,
     summary_encoder,
@@ -112,7 +115,7 @@ class SummarizerEngine:
                         start=chunk[0].start,
                         end=chunk[-1].end,
                         title=chunk_notes.title.strip(),
-                        summary=chunk_notes.summary.strip(),
+                        summary=_bounded_summary(chunk_notes.summary, CHUNK_SUMMARY_SENTENCES[1]),
                         keywords=chunk_notes.keywords,
                     )
                 )
@@ -288,19 +291,21 @@ class SummarizerEngine:
         chapters: list[Chapter],
         chunk_count: int,
     ) -> Summary:
-        vocab = vocabulary(transcript)
-        keywords = grounded_keywords(result.keywords, vocab)
-        if len(keywords) < 5:
-            # Chunk keywords are the model's too; they top the list up before anything else is considered.
-            keywords = grounded_keywords([*keywords, *extra_keywords], vocab)[: max(5, len(keywords))]
-        source: Literal["model", "yake"] = "model"
-        if not keywords and self.settings.keyword_fallback:
-            text = "\n".join(segment.text for segment in transcript.segments)
-            keywords = yake_keywords(text, transcript.known_language, vocab)
-            source = "yake"
+        text = "\n".join(segment.text for segment in transcript.segments)
+        keywords, from_model = rank_keywords(
+            result.keywords,
+            extra_keywords,
+            text=text,
+            language=transcript.known_language,
+            vocabulary=vocabulary(transcript),
+            use_yake=self.settings.keyword_fallback,
+        )
+        source: Literal["model", "yake", "model+yake"] = (
+            "model" if from_model == len(keywords) else "yake" if from_model == 0 else "model+yake"
+        )
         summary = Summary(
             title=" ".join(result.title.split()),
-            summary=" ".join(result.summary.split()),
+            summary=_bounded_summary(result.summary, SUMMARY_SENTENCES[1]),
             keywords=keywords,
             chapters=chapters,
             language=transcript.known_language,
@@ -314,6 +319,14 @@ class SummarizerEngine:
 
 def chat_text(user_prompt: str) -> str:
     return "\n".join(message["content"] for message in chat(user_prompt))
+
+
+def _bounded_summary(text: str, max_sentences: int) -> str:
+    """At most `max_sentences` sentences: what the schema's pattern already guarantees under constrained
+    decoding, enforced here for servers that ignore the pattern. A cut that would leave too little text
+    (a run of one-word "sentences") is not made."""
+    cut = bound_sentences(text, max_sentences)
+    return cut if len(cut) >= 40 else " ".join(text.split())
 
 
 def _output_problem(completion: Completion) -> str:

@@ -13,9 +13,16 @@ import msgspec
 from vidpipe_summarizer.transcript import TranscriptLine, format_timestamp
 
 SYSTEM_PROMPT = (
-    "You summarise transcripts of meetings and interviews. Use only what the transcript says: do not invent "
-    "names, numbers, decisions or topics. Refer to people by the speaker names shown in the transcript. "
+    "You summarise transcripts of meetings, interviews and talks. Report what the speakers say, not what it "
+    "might mean: no motives, lessons or conclusions of your own, and no names, numbers, decisions or topics "
+    "that are not in the transcript. Refer to each speaker by the name shown before their words. "
     "Answer with one JSON object."
+)
+
+# What every "keywords" field asks for; keywords.py enforces it (and tops the list up) afterwards.
+_KEYWORD_RULE = (
+    "nouns or short noun phrases of 1 to 3 words, copied from the transcript, most important first; "
+    "no sentences or parts of sentences, no filler words"
 )
 
 
@@ -30,6 +37,26 @@ def _speakers(lines: Sequence[TranscriptLine]) -> str:
     return ", ".join(names) if names else "not labelled"
 
 
+def _speaker_rule(lines: Sequence[TranscriptLine]) -> str:
+    """How to name people: by the names shown; a diarizer label (SPEAKER_00) is not a name to repeat."""
+    names = list(dict.fromkeys(line.speaker for line in lines if line.speaker))
+    if not names:
+        return "The speakers are not labelled: write 'the speaker' or 'the speakers'."
+    labels = [name for name in names if _is_label(name)]
+    if not labels:
+        return f"Name the speakers as shown ({', '.join(names)})."
+    if len(labels) == len(names):
+        return "Speaker names are unknown (labels like SPEAKER_00): write 'a speaker' or 'the speaker', not labels."
+    return (
+        f"Name the speakers as shown ({', '.join(n for n in names if not _is_label(n))}); for those shown only "
+        "as a label like SPEAKER_00, write 'another speaker' instead of the label."
+    )
+
+
+def _is_label(name: str) -> bool:
+    return name.startswith("SPEAKER_")
+
+
 def render_lines(lines: Sequence[TranscriptLine]) -> str:
     return "\n".join(line.render() for line in lines)
 
@@ -40,10 +67,10 @@ def whole_transcript_prompt(lines: Sequence[TranscriptLine], *, duration: float,
         "Each line is [minutes:seconds] speaker: words.\n\n"
         f"<transcript>\n{render_lines(lines)}\n</transcript>\n\n"
         "Return JSON with:\n"
-        '- "summary": 2 to 4 sentences on what was discussed, proposed or decided, and by whom;\n'
+        '- "summary": 2 to 4 short sentences on what was said, proposed or decided, and by whom;\n'
         '- "title": a short title for the recording (at most 8 words);\n'
-        '- "keywords": 5 to 10 topic words or short phrases that occur in the transcript.\n'
-        f"{_language_rule(language)}"
+        f'- "keywords": 5 to 10 topics: {_KEYWORD_RULE}.\n'
+        f"{_speaker_rule(lines)} {_language_rule(language)}"
     )
 
 
@@ -58,10 +85,10 @@ def chunk_prompt(
         "Each line is [minutes:seconds] speaker: words.\n\n"
         f"<transcript>\n{render_lines(lines)}\n</transcript>\n\n"
         "Return JSON about this part only:\n"
-        '- "summary": 1 to 3 sentences on what was discussed, proposed or decided, and by whom;\n'
+        '- "summary": 1 to 3 short sentences on what was said, proposed or decided, and by whom;\n'
         '- "title": a chapter title for this part (at most 8 words);\n'
-        '- "keywords": 1 to 8 topic words or short phrases that occur in this part.\n'
-        f"{_language_rule(language)}"
+        f'- "keywords": 1 to 8 topics of this part: {_KEYWORD_RULE}.\n'
+        f"{_speaker_rule(lines)} {_language_rule(language)}"
     )
 
 
@@ -93,9 +120,9 @@ def notes_prompt(notes: Sequence[NoteLine], *, duration: float, language: str | 
     if final:
         fields = (
             "Return JSON for the whole recording:\n"
-            '- "summary": 2 to 4 sentences on what was discussed, proposed or decided, and by whom;\n'
+            '- "summary": 2 to 4 short sentences on what was said, proposed or decided, and by whom;\n'
             '- "title": a short title for the recording (at most 8 words);\n'
-            '- "keywords": the 5 to 10 most important keywords, taken from the notes\' keywords.\n'
+            '- "keywords": the 5 to 10 most important of the notes\' keywords, most important first.\n'
         )
     else:
         fields = (

@@ -1,24 +1,46 @@
 """What the model must return (JSON schema for constrained decoding) and what the stage returns.
 
 The JSON schema sent to the server is generated from the msgspec Structs below, so the constraint the
-server decodes under and the validation applied to its output cannot drift apart. Every string and list
+server decodes under and the validation applied to its output cannot drift apart (one addition: the
+sentence-count pattern, see below). Every string and list
 is bounded: constrained decoding only yields valid JSON if generation *finishes*, and an unbounded string
 lets a small model loop ("m-h-m-m-m...") until max_tokens cuts the JSON off.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-# Bounds from the research runs (summary 40-450 chars, 5-10 keywords of 2-30 chars kept every model's
-# output finite and valid); title and chunk notes sized alike.
+# Sentence counts are sent as part of the schema, as a pattern on "summary", so a constrained decoder
+# (llama.cpp's grammar, vLLM's guided decoding) cannot stop after one sentence or run on past four. A sentence
+# is 10 to 140 characters ending in . ! ? (or their CJK forms); sentences are joined by one space. A "."
+# inside a sentence must be followed by a non-space ("1.5", "e.g.,"), so "Mr. Smith" counts as two
+# sentences: the price of a pattern simple enough for every grammar engine (plain groups and classes: no
+# `(?:`, no `\.`, which llama-cpp-python's converter refuses). Quotes, backslashes and control characters
+# are excluded so that the raw JSON the grammar emits is valid and decodes to the same characters. llama.cpp
+# ignores maxLength when a pattern is given, so the pattern alone bounds the output; max_length mirrors it
+# (4 x 141 + 3 spaces) for max_tokens.
+# The pattern is not part of msgspec's validation: a server that ignores it (no guided decoding) gets its
+# summary cut to the sentence limit by `bound_sentences` instead of failing the job on a style rule.
+SENTENCE_END = ".!?。！？"
+_SENTENCE_CHAR = rf'([^{SENTENCE_END}"\\\x00-\x1f]|[.][^ {SENTENCE_END}"\\\x00-\x1f])'
+_SENTENCE = f"{_SENTENCE_CHAR}{{10,140}}[{SENTENCE_END}]"
+SUMMARY_SENTENCES = (2, 4)
+CHUNK_SUMMARY_SENTENCES = (1, 3)
+
+
+def sentences_pattern(low: int, high: int) -> str:
+    return f"^{_SENTENCE}( {_SENTENCE}){{{low - 1},{high - 1}}}$"
+
+
 SummaryText = Annotated[
-    str, msgspec.Meta(min_length=40, max_length=450, description="2 to 4 sentences on what was discussed.")
+    str, msgspec.Meta(min_length=40, max_length=570, description="2 to 4 sentences on what was discussed.")
 ]
 ChunkSummaryText = Annotated[
-    str, msgspec.Meta(min_length=20, max_length=300, description="1 to 3 sentences on this part.")
+    str, msgspec.Meta(min_length=20, max_length=430, description="1 to 3 sentences on this part.")
 ]
 Title = Annotated[str, msgspec.Meta(min_length=3, max_length=80, description="A short title.")]
 Keyword = Annotated[str, msgspec.Meta(min_length=2, max_length=30)]
@@ -52,14 +74,36 @@ class LlmChunkNotes(msgspec.Struct, forbid_unknown_fields=True):
 LlmOutput = LlmSummary | LlmChunkNotes
 
 
+_SENTENCE_BOUNDS: dict[str, tuple[int, int]] = {
+    "LlmSummary": SUMMARY_SENTENCES,
+    "LlmChunkNotes": CHUNK_SUMMARY_SENTENCES,
+}
+
+
 def json_schema_for(struct: type[msgspec.Struct]) -> dict[str, Any]:
-    """The Struct's JSON schema, inlined: OpenAI strict mode wants an object at the top, not a `$ref`."""
+    """The Struct's JSON schema, inlined (OpenAI strict mode wants an object at the top, not a `$ref`), with
+    the summary's sentence-count pattern."""
     generated = msgspec.json.schema(struct)
     ref = generated.get("$ref", "")
     schema: dict[str, Any] = generated["$defs"][ref.rsplit("/", 1)[-1]] if ref else generated
     if any("$ref" in str(value) for value in schema.values()):
         raise ValueError(f"{struct.__name__} must stay flat: nested Structs would need $defs")
+    if bounds := _SENTENCE_BOUNDS.get(struct.__name__):
+        schema["properties"]["summary"]["pattern"] = sentences_pattern(*bounds)
     return schema
+
+
+_SENTENCE_BREAK = re.compile(rf"(?<=[{SENTENCE_END}])\s+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences as the pattern counts them: a sentence ends at . ! ? followed by white space or the end."""
+    return [part for part in _SENTENCE_BREAK.split(" ".join(text.split())) if part]
+
+
+def bound_sentences(text: str, high: int) -> str:
+    """`text` with single spaces, cut after its `high`-th sentence."""
+    return " ".join(split_sentences(text)[:high])
 
 
 def worst_case_output_tokens(schema: dict[str, Any]) -> int:
@@ -96,13 +140,15 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     title: Title
     summary: SummaryText
     keywords: Annotated[list[Keyword], msgspec.Meta(max_length=10)]
-    """Each keyword's words occur in the transcript; empty only when no candidate survived that check."""
+    """Ranked topic phrases whose words occur in the transcript: 5 to 10, fewer only when the transcript has
+    fewer distinct content words (see keywords.py)."""
     chapters: list[Chapter]
     """Empty for transcripts shorter than the chapter threshold (5 minutes by default)."""
     language: str | None
     model: str
     """Which model wrote it, for provenance next to the stored result."""
-    keywords_source: Literal["model", "yake"]
+    keywords_source: Literal["model", "yake", "model+yake"]
+    """Who chose the keywords: the model alone, yake alone, or the model's topped up by yake's."""
     chunk_count: int
     """1 for a single pass; more when the transcript was summarised map-reduce."""
 

@@ -117,6 +117,6 @@ class SummarizerSettings(BaseSettings):
     max_chapters: int = Field(12, ge=1, description="Chapters a transcript aims for at most (time-based split).")
     keyword_fallback: bool = Field(
         True,
-        description="If none of the model's keywords occur in the transcript, use yake keywords instead "
-        "(keywords only; a summary is never made up without the model).",
+        description="Top the keyword list up to 5 from yake's keyphrases over the transcript when the model's "
+        "grounded topic phrases are fewer (keywords only; a summary is never made up without the model).",
     )
