@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import msgspec
 
 from vidpipe.errors import PermanentError
+from vidpipe.stage import ProgressReporter
 from vidpipe_summarizer.keywords import rank_keywords
 from vidpipe_summarizer.llm import Completion, LlmBackend
 from vidpipe_summarizer.prompts import (
@@ -47,7 +48,6 @@ from vidpipe_summarizer.transcript import Transcript, TranscriptLine, speaker_tu
 if TYPE_CHECKING:
     from vidpipe_summarizer.settings import SummarizerSettings
 
-ProgressCallback = Callable[[float, str], None]
 OutputT = TypeVar("OutputT", LlmSummary, LlmChunkNotes)
 
 # Tokens the chat template wraps around the messages (role headers, BOS/EOS): generous for Llama 3 / Qwen.
@@ -85,7 +85,7 @@ class SummarizerEngine:
 
     # ---- the job ---------------------------------------------------------------------------------------
 
-    def summarize(self, transcript: Transcript, *, progress: ProgressCallback | None = None) -> Summary:
+    def summarize(self, transcript: Transcript, *, progress: ProgressReporter | None = None) -> Summary:
         report = progress or (lambda _fraction, _detail: None)
         self.completions = []
         lines = speaker_turns(transcript)

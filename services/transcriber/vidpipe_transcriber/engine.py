@@ -10,11 +10,12 @@ and `loader.load_engine` picks one, so the dependencies run one way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 from vidpipe.errors import PermanentError
+from vidpipe.stage import ProgressReporter
 from vidpipe_transcriber.audio import SAMPLE_RATE, Waveform, decode_audio
 from vidpipe_transcriber.models import SpeakerTurn, TranscribeOptions, Transcript, TranscriptWord
 from vidpipe_transcriber.speakers import (
@@ -25,7 +26,7 @@ from vidpipe_transcriber.speakers import (
     summarise_speakers,
 )
 
-Progress = Callable[[float, str], None]
+Progress = ProgressReporter  # the platform's one progress type
 """fraction done in [0, 1], short human-readable detail."""
 
 
