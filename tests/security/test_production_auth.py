@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jwt
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from vidpipe.settings import AuthSettings, Settings
 from vidpipe_gateway.app import create_app
