@@ -55,6 +55,9 @@ async def test_a_token_link_for_another_account_asks_before_switching(settings: 
             await (dialog.accept() if answer["accept"] else dialog.dismiss())  # type: ignore[attr-defined]
 
         page.on("dialog", on_dialog)
+        # The pages must work under the gateway's Content-Security-Policy: a blocked script or style logs here.
+        errors: list[str] = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         who = page.get_by_test_id("signed-in-as")
 
         # Given alice signed in through her own link (nobody was signed in: no question)
@@ -75,4 +78,5 @@ async def test_a_token_link_for_another_account_asks_before_switching(settings: 
         await page.goto(f"{base_url}/#token={_token('mallory')}")
         await who.wait_for()
         assert await who.inner_text() == "mallory" and len(questions) == 2
+        assert errors == []
         await browser.close()
