@@ -70,7 +70,7 @@ def security_headers(aws: AWSSettings) -> Any:
         if message["type"] != "http.response.start":
             return
         message.setdefault("headers", [])
-        headers = MutableScopeHeaders(message)  # type: ignore[arg-type]
+        headers = MutableScopeHeaders(message)
         for name, value in fixed.items():
             headers[name] = value
         path: str = scope.get("path", "")

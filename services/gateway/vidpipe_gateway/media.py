@@ -45,7 +45,7 @@ class MediaController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         cursor: FromQuery[str | None] = None,
     ) -> MediaPage:
-        return await media.list(request.user, limit, cursor)
+        return await media.page(request.user, limit, cursor)
 
     @get(
         "/{media_id:uuid}", summary="One media with task, moderation, transcript and summary", opt={AUTH_OPTIONAL: True}

@@ -431,7 +431,7 @@ class MediaService:
         video_url = await self._b.storage.presigned_get(source, expires_s=expiry) if source else None
         return await media_response(conn, media, video_url)
 
-    async def list(self, user: CurrentUser, limit: int, cursor: str | None) -> MediaPage:
+    async def page(self, user: CurrentUser, limit: int, cursor: str | None) -> MediaPage:
         before_created_at, before_id = _decode_cursor(cursor) if cursor else (None, None)
         async with self._b.pool.connection() as conn:
             rows = await (
