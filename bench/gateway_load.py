@@ -114,8 +114,11 @@ async def load_with_wrk(
 async def run(env: dict[str, str], pollers: int, seconds: float, runs: int) -> dict[str, Any]:
     port = free_port()
     # The gateway in its own process, as `vidpipe gateway` runs it, so the load generator does not share its loop.
+    # One user makes every request here: the per-user rate limit and daily quotas are off to measure raw speed.
+    limits = ("WRITE_REQUESTS_PER_MINUTE", "DAILY_UPLOADS", "DAILY_UPLOAD_BYTES")
+    unlimited = {f"GATEWAY_{name}": "0" for name in limits}
     server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "vidpipe.cli", "gateway", env={**env, "GATEWAY_PORT": str(port)}
+        sys.executable, "-m", "vidpipe.cli", "gateway", env={**env, **unlimited, "GATEWAY_PORT": str(port)}
     )
     base_url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient() as probe:

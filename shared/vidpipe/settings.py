@@ -124,6 +124,32 @@ class GatewaySettings(BaseSettings):
         ("video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo", "video/mpeg"),
         description="Content types an upload may declare.",
     )
+    video_url_expiry_s: int = Field(
+        900,
+        ge=60,
+        le=24 * 3600,
+        description="Lifetime of the presigned GET handed out as `video_url`: a URL cannot be revoked, so when "
+        "the owner makes a media private again a viewer keeps playing it for at most this long.",
+    )
+    # Quotas and limits, per user. Every one has a default that suits a real deployment; 0 turns a limit off.
+    write_requests_per_minute: int = Field(
+        60, ge=0, description="POST/PATCH/DELETE requests one user may make per minute (429 + Retry-After above)."
+    )
+    daily_upload_bytes: int = Field(
+        20 * 1024**3,
+        ge=0,
+        description="Bytes one user may reserve for uploads in any 24 hours (deleting refunds none).",
+    )
+    daily_uploads: int = Field(50, ge=0, description="Uploads one user may reserve in any 24 hours.")
+    max_live_tasks_per_user: int = Field(
+        3, ge=0, description="Tasks of one user that may be queued or processing at the same time."
+    )
+    max_streams_per_user: int = Field(
+        10, ge=0, description="Server-Sent Event streams one user may hold open on one gateway process."
+    )
+    max_multipart_parts: int = Field(
+        1000, ge=1, le=10000, description="Most parts a multipart upload may have (S3 allows 10 000)."
+    )
 
 
 class Settings(BaseSettings):
@@ -132,7 +158,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIDPIPE_", extra="ignore", frozen=True)
 
     environment: Literal["local", "test", "production"] = Field(
-        "local", description="Deployment flavour; `production` refuses locally minted tokens."
+        "local",
+        description="Deployment flavour; `production` refuses locally minted (HS256) tokens and the gateway "
+        "refuses to start without AUTH_JWKS_URL.",
     )
     log_level: str = Field("INFO", description="structlog level name.")
     log_format: Literal["json", "console"] = Field("json", description="JSON for machines, console for people.")

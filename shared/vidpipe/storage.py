@@ -66,12 +66,14 @@ class Storage:
         created = await self._s3.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
         return created["UploadId"]
 
-    async def presigned_part(self, key: str, upload_id: str, part_number: int, expires_s: int) -> str:
-        return await self._s3.generate_presigned_url(
-            "upload_part",
-            Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number},
-            ExpiresIn=expires_s,
-        )
+    async def presigned_part(
+        self, key: str, upload_id: str, part_number: int, expires_s: int, content_length: int | None = None
+    ) -> str:
+        """A part's PUT URL; with `content_length` the signature covers the part's exact size as well."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number}
+        if content_length is not None:
+            params["ContentLength"] = content_length
+        return await self._s3.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires_s)
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[CompletedPart]) -> None:
         await self._s3.complete_multipart_upload(
@@ -146,6 +148,28 @@ class Storage:
             await self.abort_multipart(key, upload_id)
             raise
         return size
+
+    async def copy_object(self, source_key: str, target_key: str) -> ObjectInfo:
+        """Server-side copy within the bucket (no bytes pass through us); returns what was written.
+
+        The copy keeps the source's metadata and type; the result comes from a HEAD of the target, so the caller
+        checks what is stored there, not what the source said a moment earlier.
+        """
+        try:
+            await self._s3.copy_object(
+                Bucket=self.bucket, Key=target_key, CopySource={"Bucket": self.bucket, "Key": source_key}
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                raise PermanentError("object_missing", f"the object {source_key!r} is not in storage") from error
+            raise
+        info = await self.head(target_key)
+        if info is None:
+            raise PermanentError("object_missing", f"the copy {target_key!r} is not in storage")
+        return info
+
+    async def delete_object(self, key: str) -> None:
+        await self._s3.delete_object(Bucket=self.bucket, Key=key)
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every object under a prefix (a media's upload and derived files); returns how many."""

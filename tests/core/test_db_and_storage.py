@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,7 +18,13 @@ from vidpipe.storage import CompletedPart, open_storage
 def test_migrations_apply_to_an_empty_database_and_are_idempotent(postgres: PostgresCluster) -> None:
     url = postgres.create_database("migrations_check")
     try:
-        assert apply_migrations(url) == ["0001_initial_schema"]
+        shipped = sorted(
+            p.name.removesuffix(".sql")
+            for p in (Path(apply_migrations.__code__.co_filename).parent / "migrations").glob("*.sql")
+            if not p.name.endswith(".rollback.sql")
+        )
+        assert shipped[0] == "0001_initial_schema" and len(shipped) >= 3
+        assert apply_migrations(url) == shipped  # every migration, in order
         assert apply_migrations(url) == []
         with psycopg.connect(url) as conn:
             tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}

@@ -2,66 +2,75 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar, get
-from litestar.datastructures import State
+from litestar import Litestar, Request, get
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.middleware.base import DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from vidpipe.db.pool import open_pool
 from vidpipe.logging import configure_logging
-from vidpipe.queues import open_sqs, resolve_queue_urls
 from vidpipe.settings import Settings
-from vidpipe.storage import open_storage
-from vidpipe_gateway.auth import JWTAuthenticationMiddleware, TokenVerifier
+from vidpipe_gateway.auth import CurrentUser, JWTAuthenticationMiddleware
 from vidpipe_gateway.errors import http_error_handler, internal_error_handler
-from vidpipe_gateway.events import TaskEventHub, status_events
+from vidpipe_gateway.headers import security_headers
 from vidpipe_gateway.media import MediaController
 from vidpipe_gateway.people import PeopleController
-from vidpipe_gateway.videos import VideoController
+from vidpipe_gateway.redaction import install_log_redaction
+from vidpipe_gateway.runtime import GatewayRuntime
+from vidpipe_gateway.services import Backends
+from vidpipe_gateway.videos import VideoController, status_events
 from vidpipe_gateway.web import web_routes
 
 # Health, the OpenAPI schema and the web UI's static shells are public; the shells fetch data with the token.
 PUBLIC_PATHS = ["^/health$", "^/schema", "^/static/", "^/$", "^/videos(/[0-9a-fA-F-]+)?/?$"]
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @get("/health", tags=["ops"], summary="Liveness and database reachability")
-async def health(state: State) -> dict[str, str]:
-    async with state.pool.connection() as conn:
+async def health(backends: NamedDependency[Backends]) -> dict[str, str]:
+    async with backends.pool.connection() as conn:
         await conn.execute("SELECT 1")
     return {"status": "ok"}
 
 
-def create_app(settings: Settings) -> Litestar:
-    @contextlib.asynccontextmanager
-    async def resources(app: Litestar) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            pool = await open_pool(settings.db, name="gateway")
-            stack.push_async_callback(pool.close)
-            app.state.pool = pool
-            app.state.storage = await stack.enter_async_context(open_storage(settings.aws))
-            app.state.sqs = await stack.enter_async_context(open_sqs(settings.aws))
-            app.state.queues = await resolve_queue_urls(app.state.sqs, settings)
-            listener = asyncio.create_task(app.state.events.listen(settings.db), name="task-event-listener")
-            try:
-                yield
-            finally:
-                listener.cancel()
-                await asyncio.gather(listener, return_exceptions=True)
+def _rate_limit_key(request: Request[Any, Any, Any]) -> str:
+    # Runs after authentication: a signed-in caller is limited as a user, wherever they connect from.
+    user = request.scope.get("user")
+    if isinstance(user, CurrentUser):
+        return f"user:{user.id}"
+    return f"ip:{request.client.host if request.client else 'unknown'}"
 
+
+def _is_write(request: Request[Any, Any, Any]) -> bool:
+    return request.method in WRITE_METHODS
+
+
+def create_app(settings: Settings) -> Litestar:
+    runtime = GatewayRuntime(settings)  # refuses production settings without a JWKS before anything starts
     configure_logging(settings.log_level, settings.log_format)
+    install_log_redaction()
+    middleware: list[Any] = [
+        DefineMiddleware(JWTAuthenticationMiddleware, authenticator=runtime.authenticator, exclude=PUBLIC_PATHS)
+    ]
+    if settings.gateway.write_requests_per_minute:
+        middleware.append(
+            RateLimitConfig(
+                rate_limit=("minute", settings.gateway.write_requests_per_minute),
+                identifier_for_request=_rate_limit_key,
+                check_throttle_handler=_is_write,
+            ).middleware
+        )
     handlers: dict[Any, Any] = {HTTPException: http_error_handler, Exception: internal_error_handler}
     return Litestar(
         route_handlers=[health, VideoController, MediaController, PeopleController, status_events, *web_routes()],
-        lifespan=[resources],
-        state=State({"settings": settings, "verifier": TokenVerifier(settings.auth), "events": TaskEventHub()}),
-        middleware=[DefineMiddleware(JWTAuthenticationMiddleware, exclude=PUBLIC_PATHS)],
+        lifespan=[runtime.lifespan],
+        dependencies=runtime.dependencies(),
+        middleware=middleware,
+        before_send=[security_headers(settings.aws)],
         exception_handlers=handlers,
         openapi_config=OpenAPIConfig(
             title="vidpipe",

@@ -65,6 +65,8 @@ class StartProcessingRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=
     min_speakers: SpeakerCount | None = None
     max_speakers: SpeakerCount | None = None
     hotwords: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    reprocess: bool = False
+    """Run the whole pipeline again on a media that already COMPLETED (otherwise that is a 409)."""
 
 
 class StartProcessingResponse(msgspec.Struct, frozen=True):

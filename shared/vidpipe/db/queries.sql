@@ -123,14 +123,6 @@ INSERT INTO media (id, owner_id, object_key, filename, content_type, size_bytes,
 VALUES (%(id)s, %(owner_id)s, %(object_key)s, %(filename)s, %(content_type)s, %(size_bytes)s, %(upload_id)s)
 RETURNING id, created_at
 
--- name: get_owned_media_by_key
-SELECT id, owner_id, object_key, filename, content_type, size_bytes, upload_id, uploaded_at
-FROM media WHERE object_key = %(object_key)s AND owner_id = %(owner_id)s
-
--- name: get_owned_media
-SELECT id, owner_id, object_key, filename, content_type, size_bytes, upload_id, uploaded_at
-FROM media WHERE id = %(media_id)s AND owner_id = %(owner_id)s
-
 -- name: confirm_upload
 UPDATE media SET size_bytes = %(size_bytes)s, content_type = %(content_type)s, uploaded_at = now(),
     upload_id = NULL, updated_at = now()
@@ -347,3 +339,81 @@ RETURNING id
 -- name: retry_failed_stage_run
 UPDATE stage_runs SET state = 'retrying', finished_at = now()
 WHERE task_id = %(task_id)s AND stage = %(stage)s AND state = 'failed'
+
+-- ==== gateway ====
+
+-- name: gateway_lock_user
+-- Serialises one user's quota checks (reservations, starts) so concurrent requests cannot all pass them.
+SELECT id FROM users WHERE id = %(user_id)s FOR UPDATE
+
+-- name: gateway_upload_usage
+-- What a user reserved in the last 24 hours (deleted media still count: the ledger is never refunded).
+SELECT count(*) AS uploads, COALESCE(sum(size_bytes), 0)::bigint AS bytes, min(created_at) AS oldest
+FROM upload_ledger WHERE user_id = %(user_id)s AND created_at > now() - interval '24 hours'
+
+-- name: gateway_record_upload
+INSERT INTO upload_ledger (user_id, media_id, size_bytes) VALUES (%(user_id)s, %(media_id)s, %(size_bytes)s)
+
+-- name: gateway_live_tasks_for_user
+SELECT count(*) AS live
+FROM tasks t JOIN media m ON m.id = t.media_id
+WHERE m.owner_id = %(user_id)s AND t.status IN ('PENDING', 'UPLOAD_COMPLETE', 'PROCESSING')
+
+-- name: gateway_media_by_key
+-- The caller's media with this upload key, locked: one start-processing at a time per media.
+SELECT id, owner_id, object_key, source_key, filename, content_type, size_bytes, upload_id, uploaded_at
+FROM media WHERE object_key = %(object_key)s AND owner_id = %(owner_id)s
+FOR UPDATE
+
+-- name: gateway_readable_media
+-- As get_readable_media, plus the pinned source object: the only object a viewer is ever served.
+SELECT m.id, m.owner_id, m.object_key, m.source_key, m.filename, m.content_type, m.size_bytes, m.duration_s,
+       m.visibility, m.created_at, m.owner_id = %(viewer_id)s AS is_owner
+FROM media m
+WHERE m.id = %(media_id)s
+  AND (m.owner_id = %(viewer_id)s
+       OR m.visibility = 'public'
+       OR (m.visibility = 'friends' AND EXISTS (
+               SELECT 1 FROM friendships f WHERE f.user_id = m.owner_id AND f.friend_id = %(viewer_id)s)))
+
+-- name: gateway_latest_task_status
+SELECT status FROM tasks WHERE media_id = %(media_id)s ORDER BY created_at DESC LIMIT 1
+
+-- name: gateway_pin_source
+-- The upload was copied to a server-owned key and checked there: from now on that copy is the media.
+UPDATE media SET source_key = %(source_key)s, size_bytes = %(size_bytes)s, content_type = %(content_type)s,
+    uploaded_at = now(), upload_id = NULL, updated_at = now()
+WHERE id = %(media_id)s
+
+-- name: gateway_queue_task
+-- PENDING → UPLOAD_COMPLETE with its `queued` event, in one statement, before the message is sent, so the
+-- event can never follow a worker's `started`.
+WITH queued AS (
+    UPDATE tasks SET status = 'UPLOAD_COMPLETE', current_stage = %(stage)s, updated_at = now()
+    WHERE id = %(task_id)s AND status = 'PENDING'
+    RETURNING id
+)
+INSERT INTO task_events (task_id, stage, kind, attempt, detail)
+SELECT id, %(stage)s, 'queued', 1, %(detail)s FROM queued
+RETURNING id
+
+-- name: gateway_fail_unsent_task
+-- The first message could not be sent: the task ends FAILED with the reason instead of waiting for ever.
+WITH failed AS (
+    UPDATE tasks SET status = 'FAILED', error_code = %(error_code)s, error_message = %(error_message)s,
+        finished_at = now(), updated_at = now()
+    WHERE id = %(task_id)s AND status IN ('PENDING', 'UPLOAD_COMPLETE')
+    RETURNING id, current_stage
+)
+INSERT INTO task_events (task_id, stage, kind, attempt, detail)
+SELECT id, current_stage, 'failed', 1, %(detail)s FROM failed
+RETURNING id
+
+-- name: gateway_delete_unstarted_task
+-- start-processing refused the upload after claiming the media: forget the claim so the user can retry.
+DELETE FROM tasks WHERE id = %(task_id)s AND status = 'PENDING'
+
+-- name: gateway_ensure_user
+-- A friend request names a subject: it gets a row whether or not that person has signed in yet, so the
+-- answer never tells whether the subject exists (and the friendship holds when they first sign in).
+INSERT INTO users (subject) VALUES (%(subject)s) ON CONFLICT (subject) DO NOTHING

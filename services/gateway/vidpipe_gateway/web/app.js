@@ -14,16 +14,23 @@ export class ApiError extends Error {
   }
 }
 
-// A token in `#token=...` wins (that is how `vidpipe dev` signs the browser in); it is moved to localStorage
-// and removed from the address bar so it does not end up in bookmarks or screenshots.
+// A token in `#token=...` (how `vidpipe dev` signs the browser in) is moved to localStorage and removed from
+// the address bar so it does not end up in bookmarks or screenshots. A link can carry anyone's token: if it
+// would switch this browser to another account, the user is asked first (otherwise a stranger's link could
+// quietly sign them in as the stranger, and their next upload would land in the stranger's account).
 function adoptTokenFromFragment() {
   const params = new URLSearchParams(location.hash.slice(1));
-  const token = params.get("token");
+  const token = (params.get("token") || "").trim();
   if (!token) return;
-  localStorage.setItem(TOKEN_KEY, token.trim());
   params.delete("token");
   const rest = params.toString();
   history.replaceState(null, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
+  const current = getToken();
+  if (current && tokenSubject(current) !== tokenSubject(token)) {
+    const question = `This link signs you in as "${tokenSubject(token)}" instead of "${tokenSubject(current)}". Switch accounts?`;
+    if (!window.confirm(question)) return;
+  }
+  localStorage.setItem(TOKEN_KEY, token);
 }
 
 export function getToken() {
