@@ -4,6 +4,7 @@ package imports in a cycle."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,10 @@ def test_every_stage_is_plugged_in_through_its_entry_point(stage: str) -> None:
     assert spec.name == stage
     assert spec.max_concurrency >= 1
     assert spec.shutdown_grace_s >= 60
+
+
+def test_every_named_query_is_used_somewhere() -> None:
+    sql = (PACKAGES["vidpipe"] / "db" / "queries.sql").read_text(encoding="utf-8")
+    names = re.findall(r"^-- name: (\w+)", sql, flags=re.MULTILINE)
+    code = "\n".join(f.read_text(encoding="utf-8") for d in PACKAGES.values() for f in d.rglob("*.py"))
+    assert [n for n in names if f"queries.{n}" not in code] == []

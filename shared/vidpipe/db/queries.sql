@@ -123,19 +123,10 @@ INSERT INTO media (id, owner_id, object_key, filename, content_type, size_bytes,
 VALUES (%(id)s, %(owner_id)s, %(object_key)s, %(filename)s, %(content_type)s, %(size_bytes)s, %(upload_id)s)
 RETURNING id, created_at
 
--- name: confirm_upload
-UPDATE media SET size_bytes = %(size_bytes)s, content_type = %(content_type)s, uploaded_at = now(),
-    upload_id = NULL, updated_at = now()
-WHERE id = %(media_id)s
-
 -- name: insert_task
 INSERT INTO tasks (media_id, status, first_stage, options, trace_id)
 VALUES (%(media_id)s, 'PENDING', %(first_stage)s, %(options)s, %(trace_id)s)
 RETURNING id
-
--- name: mark_task_queued
-UPDATE tasks SET status = 'UPLOAD_COMPLETE', current_stage = %(stage)s, updated_at = now()
-WHERE id = %(task_id)s AND status = 'PENDING'
 
 -- name: get_task_for_user
 -- A user sees their own tasks only; anyone else's id reads as missing.
@@ -168,9 +159,6 @@ SELECT id, subject, email, display_name FROM users WHERE subject = %(subject)s
 SELECT id, status, current_stage, error_code, error_message, flagged, created_at, finished_at
 FROM tasks WHERE media_id = %(media_id)s ORDER BY created_at DESC LIMIT 1
 
--- name: live_task_for_media
-SELECT id FROM tasks WHERE media_id = %(media_id)s AND status IN ('PENDING', 'UPLOAD_COMPLETE', 'PROCESSING')
-
 -- name: moderation_for_media
 SELECT verdict, reason, frames_scanned, findings, model, created_at
 FROM moderation_results WHERE media_id = %(media_id)s ORDER BY created_at DESC LIMIT 1
@@ -197,10 +185,6 @@ FROM transcript_words WHERE transcript_id = %(transcript_id)s ORDER BY idx
 -- name: latest_summary_for_transcript
 SELECT id, title, summary, keywords, chapters, model, created_at
 FROM summaries WHERE transcript_id = %(transcript_id)s ORDER BY created_at DESC LIMIT 1
-
--- name: get_owned_media_summary
-SELECT id, filename, content_type, size_bytes, duration_s, visibility, created_at
-FROM media WHERE id = %(media_id)s AND owner_id = %(owner_id)s
 
 -- name: delete_media
 DELETE FROM media WHERE id = %(media_id)s
@@ -243,18 +227,6 @@ VALUES (%(transcript_id)s, %(task_id)s, %(title)s, %(summary)s, %(keywords)s, %(
 ON CONFLICT (task_id) DO UPDATE
     SET title = EXCLUDED.title, summary = EXCLUDED.summary, keywords = EXCLUDED.keywords,
         chapters = EXCLUDED.chapters, model = EXCLUDED.model, created_at = now()
-
--- name: get_readable_media
--- Who may read a media: its owner; anyone, if public; the owner's friends, if friends-visible.
--- viewer_id is NULL for an anonymous reader, who sees public media only.
-SELECT m.id, m.owner_id, m.object_key, m.filename, m.content_type, m.size_bytes, m.duration_s, m.visibility,
-       m.created_at, m.owner_id = %(viewer_id)s AS is_owner
-FROM media m
-WHERE m.id = %(media_id)s
-  AND (m.owner_id = %(viewer_id)s
-       OR m.visibility = 'public'
-       OR (m.visibility = 'friends' AND EXISTS (
-               SELECT 1 FROM friendships f WHERE f.user_id = m.owner_id AND f.friend_id = %(viewer_id)s)))
 
 -- name: list_media_for_owner
 -- Newest first, keyset-paginated on (created_at, id) so pages stay stable while uploads arrive.
