@@ -102,3 +102,13 @@ def test_every_named_query_is_used_somewhere() -> None:
     names = re.findall(r"^-- name: (\w+)", sql, flags=re.MULTILINE)
     code = "\n".join(f.read_text(encoding="utf-8") for d in PACKAGES.values() for f in d.rglob("*.py"))
     assert [n for n in names if f"queries.{n}" not in code] == []
+
+
+def test_the_env_example_lists_every_setting_as_the_settings_classes_define_it() -> None:
+    import subprocess
+    import sys
+
+    checked = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "env_example.py"), "--check"], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
