@@ -81,7 +81,7 @@ def main() -> int:
     text = render()
     if "--check" in sys.argv:
         if TARGET.read_text(encoding="utf-8") != text:
-            print(".env.example is out of date: run `.venv/bin/python scripts/env_example.py`", file=sys.stderr)
+            sys.stderr.write(".env.example is out of date: run `.venv/bin/python scripts/env_example.py`\n")
             return 1
         return 0
     TARGET.write_text(text, encoding="utf-8")
