@@ -58,17 +58,6 @@ async def _finish_failed(
     return True
 
 
-async def fail_task(
-    pool: AsyncConnectionPool[Any], task_id: uuid.UUID, stage: Stage | None = None, *, code: str, message: str
-) -> bool:
-    """Fail a task no stage has claimed yet (the gateway could not queue it); False if it had ended.
-
-    `stage` only labels the event: stage runs are failed through the guarded `PostgresTaskStore` methods.
-    """
-    async with pool.connection() as conn, conn.transaction():
-        return await _finish_failed(conn, task_id, stage, 1, code, message)
-
-
 class _GuardMissedError(Exception):
     """A guard matched nothing after an earlier statement of the same transaction wrote: undo it."""
 
