@@ -147,8 +147,10 @@ def token(
     subject: Annotated[str, typer.Argument(help="user id (the token's `sub`)")] = "local-user",
     email: Annotated[str | None, typer.Option(help="e-mail claim to put in the token")] = None,
 ) -> None:
-    """Mint a bearer token for a local user: AUTH_JWT_SECRET, else the embedded stack's own secret (kept in
-    its state directory, so tokens stay valid across restarts)."""
+    """Mint a bearer token for a local user (also valid after the stack restarts).
+
+    Signed with AUTH_JWT_SECRET, else with the embedded stack's own secret from its state directory.
+    """
     print(_local_token(subject, email))
 
 

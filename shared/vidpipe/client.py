@@ -116,6 +116,9 @@ def upload(client: httpx.Client, path: Path, content_type: str) -> str:
             "POST",
             "/api/video/upload-url",
             idempotent=False,
+            # The first request: a gateway that is not there at all is reported within seconds; later
+            # requests wait longer, since by then the gateway is known to exist and may be restarting.
+            budget_s=5.0,
             json={"filename": path.name, "content_type": content_type, "size": size},
         )
     )
