@@ -10,6 +10,7 @@ no process outlives the stack.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -155,10 +156,13 @@ class Campaign:
         with self.client() as client:
             for _ in range(n):
                 key = self._retry(lambda: upload(client, path, guess_content_type(path)))
-                body = {"object_key": key}
-                started = self._retry(lambda: _json(client.post("/api/video/start-processing", json=body)))
+                started = self._retry(functools.partial(self._start, client, key))
                 submitted.append((uuid.UUID(started["task_id"]), uuid.UUID(started["media_id"])))
         return submitted
+
+    @staticmethod
+    def _start(client: httpx.Client, key: str) -> dict[str, Any]:
+        return _json(client.post("/api/video/start-processing", json={"object_key": key}))
 
     def _retry(self, call: Callable[[], Any], budget_s: float = 120.0) -> Any:
         deadline = time.monotonic() + budget_s
