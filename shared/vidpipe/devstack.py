@@ -37,7 +37,7 @@ from vidpipe.localinfra import (
 from vidpipe.provision import provision
 from vidpipe.settings import STAGES, Settings, Stage
 from vidpipe.statedir import RunningStack, StateDir, remove_abandoned_clusters
-from vidpipe.supervisor import Child, Supervisor, cmdline, pid_alive, spawn, terminate
+from vidpipe.supervisor import Child, Supervisor, pid_alive, spawn, terminate
 
 
 class StackAlreadyRunningError(RuntimeError):
@@ -192,7 +192,7 @@ class DevStack:
         state file and maybe processes: detect them, stop them, carry on. A live stack is left alone."""
         running = self.state.read_running()
         if running is not None:
-            if running.pid != os.getpid() and running.alive and "vidpipe" in cmdline(running.pid):
+            if running.pid != os.getpid() and running.alive:
                 raise StackAlreadyRunningError(running, self.state.root)
             stopped = [
                 name

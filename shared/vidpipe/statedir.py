@@ -28,7 +28,7 @@ from pathlib import Path
 import msgspec
 
 from vidpipe.settings import StateSettings
-from vidpipe.supervisor import pid_alive
+from vidpipe.supervisor import pid_alive, started_at
 
 
 def default_state_dir() -> Path:
@@ -62,7 +62,11 @@ class RunningStack(msgspec.Struct, kw_only=True):
 
     @property
     def alive(self) -> bool:
-        return pid_alive(self.pid)
+        """The stack that wrote this still runs (not merely some later process with the same pid)."""
+        if not pid_alive(self.pid):
+            return False
+        began = started_at(self.pid)
+        return began is None or began <= self.started_at + 1.0
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import msgspec
@@ -58,8 +59,6 @@ def test_no_stack_and_a_stale_stack_each_say_what_to_do(tmp_path: Path) -> None:
     env = {"VIDPIPE_STATE_DIR": str(state.root)}
     assert_one_line_failure(vidpipe("process", str(SAMPLE), env=env), "no running stack", "vidpipe dev")
     # A state file left by a stack that was killed: its pid is gone
-    gone = subprocess.run(["true"], check=True)
-    del gone
     dead_pid = _dead_pid()
     state.root.mkdir(parents=True)
     state.write_running(
@@ -76,7 +75,14 @@ def test_the_running_stack_and_its_secret_are_found_from_any_directory(tmp_path:
     secret = state.load_config().jwt_secret
     port = free_port()
     state.write_running(
-        RunningStack(pid=os.getpid(), gateway_url=f"http://127.0.0.1:{port}", postgres_url="", s3_url="", sqs_url="")
+        RunningStack(
+            pid=os.getpid(),
+            gateway_url=f"http://127.0.0.1:{port}",
+            postgres_url="",
+            s3_url="",
+            sqs_url="",
+            started_at=time.time(),
+        )
     )
     elsewhere = tmp_path / "somewhere" / "else"
     elsewhere.mkdir(parents=True)
