@@ -41,10 +41,10 @@ from vidpipe.supervisor import Child, Supervisor, pid_alive, spawn, terminate
 
 
 class StackAlreadyRunningError(RuntimeError):
-    def __init__(self, running: RunningStack, state_dir: Path) -> None:
+    def __init__(self, running: RunningStack | None, state_dir: Path) -> None:
+        where = f" (pid {running.pid}) already serves at {running.gateway_url}" if running else " already runs"
         super().__init__(
-            f"a vidpipe dev stack (pid {running.pid}) already serves at {running.gateway_url} from {state_dir}; "
-            "stop it first, or use another VIDPIPE_STATE_DIR"
+            f"a vidpipe dev stack{where} from {state_dir}; stop it first, or use another VIDPIPE_STATE_DIR"
         )
         self.running = running
 
@@ -67,6 +67,7 @@ class DevStack:
     _moto: MotoServer | None = None
     _wrote_state: bool = False
     _started_at: float = 0.0
+    _lock_fd: int | None = None
 
     @property
     def state(self) -> StateDir:
@@ -107,9 +108,12 @@ class DevStack:
     def start(self) -> None:
         started = time.monotonic()
         state = self.state
+        self._lock_fd = state.lock()
+        if self._lock_fd is None:
+            raise StackAlreadyRunningError(state.read_running(), state.root)
         self._clean_leftovers()
         if self.fresh:
-            state.remove()
+            state.remove(keep_lock=True)
         state.prepare()
         config = state.load_config()
         logs = state.logs
@@ -188,12 +192,10 @@ class DevStack:
         return Child(name=name, start=start, stop_timeout_s=stop_timeout_s)
 
     def _clean_leftovers(self) -> None:
-        """A stack killed without cleanup (SIGKILL before PR_SET_PDEATHSIG existed, a power cut) left its
-        state file and maybe processes: detect them, stop them, carry on. A live stack is left alone."""
+        """A stack killed without cleanup (SIGKILL, a power cut) left its state file and maybe processes:
+        stop what is left, carry on. Called holding the directory's lock, so no live stack wrote that file."""
         running = self.state.read_running()
         if running is not None:
-            if running.pid != os.getpid() and running.alive:
-                raise StackAlreadyRunningError(running, self.state.root)
             stopped = [
                 name
                 for name, pid in running.children.items()
@@ -291,8 +293,11 @@ class DevStack:
             self._pg.stop()
         if self._wrote_state:  # never remove the file of another stack that is still running
             self.state.running_file.unlink(missing_ok=True)
-        if self.throwaway:
-            self.state.remove()
+        if self._lock_fd is not None:
+            if self.throwaway:
+                self.state.remove()
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
 
 # What each kind of leftover child's command line contains, so a reused pid is never signalled.

@@ -16,6 +16,7 @@ the directory (or `pg_dump` plus `objects/`); `vidpipe reset` deletes it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import pwd
@@ -142,12 +143,33 @@ class StateDir:
         except (OSError, msgspec.DecodeError, msgspec.ValidationError):
             return None
 
-    def remove(self) -> None:
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
+    def lock(self) -> int | None:
+        """Take the state directory for one stack (an flock the kernel drops when the process dies, however it
+        dies); returns the descriptor to keep open, or None if another live stack holds it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
+    def remove(self, *, keep_lock: bool = False) -> None:
         """Delete everything this state directory holds (the caller made sure nothing runs)."""
         pg = self.postgres
         if pg != self.root / "postgres":
             shutil.rmtree(pg, ignore_errors=True)
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not keep_lock:
+            shutil.rmtree(self.root, ignore_errors=True)
+            return
+        for entry in self.root.iterdir() if self.root.exists() else ():
+            if entry != self.lock_file:
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
 
 
 def remove_abandoned_clusters() -> list[Path]:

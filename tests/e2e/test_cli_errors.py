@@ -99,6 +99,20 @@ def test_the_running_stack_and_its_secret_are_found_from_any_directory(tmp_path:
     assert_one_line_failure(done, f"127.0.0.1:{port}")
 
 
+def test_a_second_stack_on_the_same_state_directory_is_refused_in_one_line(tmp_path: Path) -> None:
+    # Given a state directory held by a live stack (this test process takes its lock)
+    state = StateDir(tmp_path / "state")
+    fd = state.lock()
+    assert fd is not None
+    try:
+        # When another `vidpipe dev` starts on it: it refuses at once, touching nothing
+        done = vidpipe("dev", env={"VIDPIPE_STATE_DIR": str(state.root)})
+        assert_one_line_failure(done, "already", str(state.root))
+        assert not (state.root / "postgres").exists()
+    finally:
+        os.close(fd)
+
+
 @pytest.mark.parametrize("command", ["process", "demo", "dev", "token", "sweep", "reset", "worker", "migrate"])
 def test_help_is_complete_and_shows_no_bool_placeholders(command: str) -> None:
     done = vidpipe(command, "--help")
