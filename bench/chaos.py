@@ -45,6 +45,10 @@ def scenarios(campaign: Campaign, freeze_s: float) -> dict[str, tuple[str, Calla
         campaign.wait_for_stage(tasks, "transcribe")
         campaign.stack.restart_postgres()  # type: ignore[union-attr]
 
+    def dup_poison(tasks: Tasks) -> None:
+        campaign.wait_for_stage(tasks, "moderate")
+        campaign.duplicate_and_poison()
+
     def freeze(child: str) -> Callable[[Tasks], None]:
         def inject(tasks: Tasks) -> None:
             campaign.wait_for_stage(tasks, "moderate")
@@ -59,6 +63,7 @@ def scenarios(campaign: Campaign, freeze_s: float) -> dict[str, tuple[str, Calla
     found["pg-restart"] = ("Postgres restart mid-run", pg_restart)
     found["freeze-sqs"] = (f"SIGSTOP SQS server {freeze_s:.0f} s", freeze("sqs"))
     found["freeze-s3"] = (f"SIGSTOP S3 server {freeze_s:.0f} s", freeze("s3"))
+    found["duplicates-poison"] = ("duplicates x3 + poison bodies on every queue", dup_poison)
     found["kill9-gateway"] = ("kill -9 gateway while clients poll", hit("moderate", "gateway", signal.SIGKILL))
     return found
 

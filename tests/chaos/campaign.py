@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import signal
 import subprocess
@@ -221,6 +222,25 @@ class Campaign:
             self.tick(seconds)
         finally:
             os.kill(pid, signal.SIGCONT)
+
+    def duplicate_and_poison(self, rounds: int = 3) -> None:
+        """Every unfinished task's current message sent again (`rounds` times, as the reconciler would), and
+        undecodable bodies dropped on every queue."""
+        import asyncio
+
+        from vidpipe.reconciler import reconcile_once
+
+        settings = self.stack.settings
+        with environment(self.stack.env):
+            for _ in range(rounds):
+                asyncio.run(reconcile_once(settings, idle_s=0))
+                self.tick(2.0)
+            sqs = boto3.client("sqs", region_name=settings.aws.region, endpoint_url=settings.aws.endpoint_url)
+            for stage in ("moderate", "transcribe", "summarize"):
+                url = sqs.get_queue_url(QueueName=settings.queue_name(stage))["QueueUrl"]
+                wrong_shape = json.dumps({"kind": stage, "v": "x"})  # right tag, no task: nothing to fail
+                for body in ("not json at all", '{"kind": "no-such-stage"}', wrong_shape):
+                    sqs.send_message(QueueUrl=url, MessageBody=body)
 
     # ------------------------------------------------------------------ one scenario
 

@@ -66,6 +66,14 @@ def test_the_sqs_server_frozen_for_a_while_only_delays_the_work(campaign: Campai
     assert_clean(campaign.run("SIGSTOP SQS 15 s, then S3 15 s", inject, videos=VIDEOS))
 
 
+def test_duplicate_and_poison_messages_on_every_queue_change_nothing(campaign: Campaign) -> None:
+    def inject(tasks: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        assert campaign.wait_for_stage(tasks, "moderate")
+        campaign.duplicate_and_poison()
+
+    assert_clean(campaign.run("duplicates x3 + poison bodies on every queue", inject, videos=VIDEOS))
+
+
 def test_the_gateway_killed_while_vidpipe_process_polls_reconnects(campaign: Campaign) -> None:
     # Given `vidpipe process` following a task
     with psycopg.connect(campaign.stack.env["DB_URL"]) as conn:
