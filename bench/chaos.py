@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import sys
 import tempfile
@@ -123,6 +124,7 @@ def main() -> None:
     if not chosen or "kill9-dev" in chosen:
         print("== kill -9 vidpipe dev", file=sys.stderr, flush=True)
         outcomes.append(kill9_dev(args.videos, root))
+    shutil.rmtree(root, ignore_errors=True)
 
     header = ("fault", "tasks", "completed", "failed with reason", "lost", "duplicated", "recovery s")
     print(" | ".join(header))

@@ -25,6 +25,7 @@ from vidpipe.localinfra import MotoServer, PostgresCluster
 from vidpipe.provision import provision
 from vidpipe.queues import open_sqs, resolve_queue_urls
 from vidpipe.settings import AWSSettings, DatabaseSettings, Settings, WorkerSettings
+from vidpipe.statedir import remove_abandoned_clusters
 from vidpipe.storage import open_storage
 from vidpipe.supervisor import pid_alive
 
@@ -67,6 +68,7 @@ def remove_stale_test_clusters() -> None:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster]:
     remove_stale_test_clusters()
+    remove_abandoned_clusters()  # side clusters of embedded stacks whose (pytest tmp) state dir is gone
     # Not under pytest's tmp dir: that is private to root and the server runs as `postgres`.
     root = Path(tempfile.mkdtemp(prefix=TEST_PG_PREFIX))
     (root / OWNER_FILE).write_text(str(os.getpid()))
