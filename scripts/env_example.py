@@ -26,8 +26,10 @@ HEADER = """\
 # (shared/vidpipe/settings.py and services/*/vidpipe_*/settings.py) by scripts/env_example.py.
 # Secrets come from the environment only.
 
-# Read by the set-up and the summarizer's build, not a settings field:
+# Read by the set-up, the summarizer's build and the embedded stack, not settings fields:
 # VIDPIPE_CACHE_DIR=~/.cache/vidpipe   (built llama-server, assembled weights)
+# VIDPIPE_STATE_DIR=~/.local/share/vidpipe   (the embedded stack's database, objects, logs, local token secret;
+#                                             /var/lib/vidpipe as root)
 """
 
 

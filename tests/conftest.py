@@ -25,7 +25,9 @@ from vidpipe.localinfra import MotoServer, PostgresCluster
 from vidpipe.provision import provision
 from vidpipe.queues import open_sqs, resolve_queue_urls
 from vidpipe.settings import AWSSettings, DatabaseSettings, Settings, WorkerSettings
+from vidpipe.statedir import remove_abandoned_clusters
 from vidpipe.storage import open_storage
+from vidpipe.supervisor import pid_alive
 
 from .harness import Harness
 
@@ -37,10 +39,40 @@ def shared_audio() -> Path:
     return SHARED_DATA / "audio"
 
 
+TEST_PG_PREFIX = "vidpipe-test-pg-"
+OWNER_FILE = "owner.pid"
+
+
+def remove_stale_test_clusters() -> None:
+    """Clusters left by an interrupted earlier run (its pytest killed before the fixture's cleanup): the
+    server itself died with that run (PR_SET_PDEATHSIG), the directory did not. A directory whose owner is
+    alive, or which has a live server and no owner file (another checkout's run), is left alone."""
+    for root in Path(tempfile.gettempdir()).glob(f"{TEST_PG_PREFIX}*"):
+        owner = root / OWNER_FILE
+        try:
+            owner_alive = pid_alive(int(owner.read_text()))
+        except (OSError, ValueError):
+            owner_alive = None
+        cluster = PostgresCluster(root=root)
+        if owner_alive is None:
+            pid_file = cluster.data / "postmaster.pid"
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if pid_alive(int(pid_file.read_text().split()[0])):
+                    continue
+        elif owner_alive:
+            continue
+        cluster.stop_leftover()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster]:
+    remove_stale_test_clusters()
+    remove_abandoned_clusters()  # side clusters of embedded stacks whose (pytest tmp) state dir is gone
     # Not under pytest's tmp dir: that is private to root and the server runs as `postgres`.
-    root = Path(tempfile.mkdtemp(prefix="vidpipe-test-pg-"))
+    root = Path(tempfile.mkdtemp(prefix=TEST_PG_PREFIX))
+    (root / OWNER_FILE).write_text(str(os.getpid()))
+    # The server is a child that gets SIGINT if this process dies, however it dies.
     cluster = PostgresCluster(root=root)
     cluster.start()
     yield cluster

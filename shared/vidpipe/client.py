@@ -13,6 +13,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 TERMINAL = {"COMPLETED", "FAILED", "REJECTED"}
+# Answers that mean "the gateway or what it depends on is restarting": worth another try after a pause.
+TRANSIENT_STATUS = {502, 503, 504}
+RETRY_BUDGET_S = 300.0
+
+
+class CliError(Exception):
+    """A failure the user can act on; the command line prints its message as one line (no traceback)."""
 
 
 class ProcessingFailedError(Exception):
@@ -25,11 +32,70 @@ def _check(response: httpx.Response) -> dict[str, Any]:
     if response.is_success:
         body: dict[str, Any] = response.json()
         return body
+    if response.status_code == 401:
+        raise CliError(
+            f"the gateway at {response.request.url.host}:{response.request.url.port} refused the token (401): "
+            "set VIDPIPE_TOKEN to a token it accepts (`vidpipe token NAME` for a local stack)"
+        )
     try:
         error = response.json()
         raise ProcessingFailedError("REQUEST_FAILED", error.get("code", "error"), error.get("message", response.text))
     except ValueError:
-        raise ProcessingFailedError("REQUEST_FAILED", f"http_{response.status_code}", response.text) from None
+        raise ProcessingFailedError("REQUEST_FAILED", f"http_{response.status_code}", response.text[:200]) from None
+
+
+def request_with_retry(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    console: Console | None = None,
+    *,
+    idempotent: bool = True,
+    budget_s: float = RETRY_BUDGET_S,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send a request; while the gateway restarts (connection refused, 502/503/504, and for reads a 500 or a
+    timeout) wait with back-off and say "reconnecting" instead of failing. A request that may have reached
+    the gateway is only repeated if it is idempotent, so an upload is never started twice."""
+    deadline = time.monotonic() + budget_s
+    delay = 0.5
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = client.request(method, url, **kwargs)
+            retry = response.status_code in TRANSIENT_STATUS or (idempotent and response.status_code == 500)
+            if not retry:
+                return response
+            why = f"HTTP {response.status_code}"
+        except httpx.ConnectError as error:  # never reached the gateway: safe to repeat any request
+            why = str(error) or "connection refused"
+            if time.monotonic() + delay > deadline:
+                raise CliError(
+                    f"cannot reach the gateway at {client.base_url} ({why}); is `vidpipe dev` running? "
+                    "(or check VIDPIPE_GATEWAY_URL)"
+                ) from error
+        except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as error:
+            if not idempotent:
+                raise CliError(
+                    f"the gateway at {client.base_url} stopped answering during {method} {url} ({error}); "
+                    "check `vidpipe dev` and try again"
+                ) from error
+            why = type(error).__name__
+        if time.monotonic() + delay > deadline:
+            raise CliError(f"the gateway at {client.base_url} kept failing ({why}) for {budget_s:.0f} s; giving up")
+        if console is not None:
+            console.print(f"[yellow]reconnecting[/] to {client.base_url} ({why}; attempt {attempt})", highlight=False)
+        time.sleep(delay)
+        delay = min(delay * 2, 8.0)
+
+
+def _stored(response: httpx.Response) -> None:
+    if not response.is_success:
+        raise CliError(
+            f"the object store refused the upload (HTTP {response.status_code} from {response.request.url.host}:"
+            f"{response.request.url.port}): {response.text[:200].strip()}"
+        )
 
 
 def _file_chunks(path: Path, start: int = 0, length: int | None = None, chunk: int = 1 << 20) -> Iterator[bytes]:
@@ -45,7 +111,16 @@ def upload(client: httpx.Client, path: Path, content_type: str) -> str:
     """Ask for a presigned upload and send the file straight to storage; returns the object key."""
     size = path.stat().st_size
     target = _check(
-        client.post("/api/video/upload-url", json={"filename": path.name, "content_type": content_type, "size": size})
+        request_with_retry(
+            client,
+            "POST",
+            "/api/video/upload-url",
+            idempotent=False,
+            # The first request: a gateway that is not there at all is reported within seconds; later
+            # requests wait longer, since by then the gateway is known to exist and may be restarting.
+            budget_s=5.0,
+            json={"filename": path.name, "content_type": content_type, "size": size},
+        )
     )
     with httpx.Client(timeout=httpx.Timeout(300.0, connect=10.0)) as storage:
         if target["method"] == "PUT":
@@ -54,7 +129,7 @@ def upload(client: httpx.Client, path: Path, content_type: str) -> str:
                 content=_file_chunks(path),
                 headers={**target["headers"], "Content-Length": str(size)},
             )
-            response.raise_for_status()
+            _stored(response)
         else:
             parts = []
             for part in target["parts"]:
@@ -65,11 +140,14 @@ def upload(client: httpx.Client, path: Path, content_type: str) -> str:
                     content=_file_chunks(path, start, length),
                     headers={"Content-Length": str(length)},
                 )
-                response.raise_for_status()
+                _stored(response)
                 parts.append({"part_number": part["part_number"], "etag": response.headers["ETag"]})
             _check(
-                client.post(
+                request_with_retry(
+                    client,
+                    "POST",
                     "/api/video/complete-upload",
+                    idempotent=False,
                     json={
                         "object_key": target["object_key"],
                         "upload_id": target["upload_id"],
@@ -92,7 +170,7 @@ def follow(client: httpx.Client, task_id: str, console: Console, poll_s: float =
     ) as progress:
         bar = progress.add_task("queued", total=100)
         while True:
-            status = _check(client.get(f"/api/video/status/{task_id}"))
+            status = _check(request_with_retry(client, "GET", f"/api/video/status/{task_id}", console))
             stage = status["current_stage"] or ""
             detail = next((s.get("detail") for s in status["stages"] if s["stage"] == stage and s.get("detail")), None)
             label = f"{status['status'].lower()} {stage}" + (f" · {detail}" if detail else "")
@@ -142,10 +220,19 @@ def process_file(base_url: str, token: str, path: Path, options: dict[str, Any],
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=30.0) as client:
         key = upload(client, path, guess_content_type(path))
-        started = _check(client.post("/api/video/start-processing", json={"object_key": key, **options}))
+        started = _check(
+            request_with_retry(
+                client,
+                "POST",
+                "/api/video/start-processing",
+                console,
+                idempotent=False,
+                json={"object_key": key, **options},
+            )
+        )
         console.print(f"task {started['task_id']} for media {started['media_id']}")
         status = follow(client, started["task_id"], console)
-        media = _check(client.get(f"/api/media/{started['media_id']}"))
+        media = _check(request_with_retry(client, "GET", f"/api/media/{started['media_id']}", console))
     if status["status"] != "COMPLETED":
         error = status.get("error") or {}
         raise ProcessingFailedError(

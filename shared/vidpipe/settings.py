@@ -38,6 +38,11 @@ class AWSSettings(BaseSettings):
     endpoint_url: str | None = Field(
         None, description="S3/SQS endpoint override: moto or LocalStack on loopback; unset on AWS."
     )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="S3 endpoint when S3 is served apart from SQS (the embedded stack: SeaweedFS for objects, "
+        "moto for queues); endpoint_url when unset.",
+    )
     bucket: str = Field("vidpipe-media", description="Bucket for uploads and derived audio.")
     queue_prefix: str = Field(
         "vidpipe-",
@@ -90,6 +95,28 @@ class WorkerSettings(BaseSettings):
     )
     heartbeat_file: str | None = Field(
         None, description="File touched on every receive-loop turn, for a container health check."
+    )
+
+
+class ReconcilerSettings(BaseSettings):
+    model_config = _group("RECONCILER_")
+
+    every_s: float = Field(60.0, gt=0, description="Seconds between two passes of `vidpipe sweep`.")
+    stuck_after_visibilities: int = Field(
+        3,
+        ge=2,
+        description="A task with no heartbeat, progress or event for this many visibility timeouts (and at "
+        "least the longest retry back-off plus one) has lost its message: the sweeper sends it again.",
+    )
+
+
+class StateSettings(BaseSettings):
+    model_config = _group("VIDPIPE_")
+
+    state_dir: str | None = Field(
+        None,
+        description="The embedded stack's state directory (database, objects, logs, local token secret); "
+        "default $XDG_DATA_HOME/vidpipe, i.e. ~/.local/share/vidpipe, or /var/lib/vidpipe as root.",
     )
 
 
@@ -169,6 +196,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    reconciler: ReconcilerSettings = Field(default_factory=ReconcilerSettings)
 
     def queue_name(self, stage: Stage) -> str:
         return f"{self.aws.queue_prefix}{stage}"

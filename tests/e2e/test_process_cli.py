@@ -29,7 +29,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("TRANSCRIBER_MODEL", "tiny.en")
         env.setenv("SUMMARIZER_LOCAL_MODEL", "SmolLM2-135M-Instruct-Q4_1")
-        with DevStack(state_dir=tmp_path_factory.mktemp("process-stack"), echo=False) as dev:
+        with DevStack(state_dir=tmp_path_factory.mktemp("process-stack"), echo=False, throwaway=True) as dev:
             yield dev
 
 

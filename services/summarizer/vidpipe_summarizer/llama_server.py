@@ -32,9 +32,15 @@ class LlamaServerError(RuntimeError):
     """llama-server could not be started: a set-up problem of this machine, not of any job's input."""
 
 
+# Loaded before any fork, so the child only calls into an already loaded library.
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    # SIGKILL, not SIGTERM: llama-server handles SIGTERM slowly (it finishes the request it is generating),
+    # so a SIGKILLed worker's model server would otherwise hold its gigabytes for a while as an orphan.
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _free_loopback_port() -> int:

@@ -389,3 +389,56 @@ DELETE FROM tasks WHERE id = %(task_id)s AND status = 'PENDING'
 -- A friend request names a subject: it gets a row whether or not that person has signed in yet, so the
 -- answer never tells whether the subject exists (and the friendship holds when they first sign in).
 INSERT INTO users (subject) VALUES (%(subject)s) ON CONFLICT (subject) DO NOTHING
+
+-- ==== durable ====
+
+-- name: sweep_unfinished_tasks
+-- Unfinished tasks that showed no sign of life (task update, claim heartbeat, stage finish, event) for
+-- idle_s seconds, with the current stage's claim not completed or failed. `stage` is the stage whose
+-- message the task waits for; `outbox` is the previous stage's committed next message, if any.
+SELECT t.id AS task_id, t.media_id, t.status, t.first_stage, t.trace_id, t.options,
+       COALESCE(t.current_stage, t.first_stage) AS stage, m.object_key, r.state AS run_state,
+       prev.next_message AS outbox,
+       (SELECT tr.id FROM transcripts tr WHERE tr.media_id = t.media_id
+        ORDER BY tr.created_at DESC LIMIT 1) AS transcript_id
+FROM tasks t
+JOIN media m ON m.id = t.media_id
+LEFT JOIN stage_runs r ON r.task_id = t.id AND r.stage = COALESCE(t.current_stage, t.first_stage)
+LEFT JOIN stage_runs prev ON prev.task_id = t.id
+     AND prev.stage = (enum_range(NULL::stage))[
+         array_position(enum_range(NULL::stage), COALESCE(t.current_stage, t.first_stage)) - 1]
+WHERE t.status IN ('PENDING', 'UPLOAD_COMPLETE', 'PROCESSING')
+  AND (r.state IS NULL OR r.state IN ('running', 'retrying'))
+  AND GREATEST(t.updated_at, r.heartbeat_at, r.finished_at,
+               (SELECT max(e.created_at) FROM task_events e WHERE e.task_id = t.id))
+      < now() - make_interval(secs => %(idle_s)s)
+ORDER BY t.created_at
+LIMIT %(limit)s
+
+-- name: sweep_release_claims
+-- After the whole stack restarted no worker is alive: every running claim of an unfinished task is released
+-- at once (instead of waiting for it to go stale) so the re-sent message is claimed immediately.
+UPDATE stage_runs r SET state = 'retrying', finished_at = now()
+FROM tasks t
+WHERE t.id = r.task_id AND r.state = 'running' AND t.status IN ('PENDING', 'UPLOAD_COMPLETE', 'PROCESSING')
+RETURNING r.task_id, r.stage::text AS stage, r.attempt
+
+-- name: sweep_record_event
+INSERT INTO task_events (task_id, stage, kind, attempt, detail)
+VALUES (%(task_id)s, %(stage)s, %(kind)s, %(attempt)s, %(detail)s)
+
+-- name: sweep_mark_queued
+UPDATE tasks SET status = 'UPLOAD_COMPLETE', current_stage = %(stage)s, updated_at = now()
+WHERE id = %(task_id)s AND status = 'PENDING'
+
+-- name: sweep_fail_task
+-- A task whose next message cannot be rebuilt (its input is gone) ends with the reason instead of waiting.
+UPDATE tasks SET status = 'FAILED', error_code = %(error_code)s, error_message = %(error_message)s,
+    finished_at = now(), updated_at = now()
+WHERE id = %(task_id)s AND status IN ('PENDING', 'UPLOAD_COMPLETE', 'PROCESSING')
+RETURNING id
+
+-- name: sweep_try_lock
+-- One sweeper pass at a time across every process that runs one: the lock lives as long as the transaction
+-- the pass holds open, so a sweeper that dies releases it with its connection.
+SELECT pg_try_advisory_xact_lock(hashtext('vidpipe-sweep')) AS locked

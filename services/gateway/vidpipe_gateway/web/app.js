@@ -265,6 +265,20 @@ export function createTracker(container) {
   return { update, done };
 }
 
+// A small status line while the server cannot be reached; null removes it.
+function connectionNotice(text) {
+  let note = document.getElementById("connection-notice");
+  if (!text) {
+    if (note) note.remove();
+    return;
+  }
+  if (!note) {
+    note = el("div", { id: "connection-notice", role: "status", class: "connection-notice" });
+    document.body.append(note);
+  }
+  note.textContent = text;
+}
+
 // Follows a task over Server-Sent Events, falling back to polling the status route if the stream fails.
 // Calls onUpdate(status) for every change; resolves with the terminal status.
 export function followTask(taskId, onUpdate) {
@@ -280,18 +294,26 @@ export function followTask(taskId, onUpdate) {
         resolve(status);
       }
     };
+    let failures = 0;
     const poll = async () => {
       if (finished) return;
       try {
         deliver(await api(`/api/video/status/${taskId}`));
+        failures = 0;
+        connectionNotice(null);
       } catch (error) {
         if (error.status && error.status < 500 && error.status !== 429) {
           finished = true;
+          connectionNotice(null);
           reject(error);
           return;
         }
+        // The gateway restarting (network error, 5xx): say so, and try again with back-off.
+        failures += 1;
+        connectionNotice(`Reconnecting to the server (attempt ${failures})…`);
       }
-      if (!finished) timer = setTimeout(poll, POLL_MS);
+      const wait = failures ? Math.min(1000 * 2 ** (failures - 1), 15000) : POLL_MS;
+      if (!finished) timer = setTimeout(poll, wait);
     };
     if (typeof EventSource === "undefined") {
       poll();
