@@ -32,6 +32,8 @@ from vidpipe.devstack import DevStack
 from vidpipe.settings import AuthSettings
 from vidpipe.supervisor import cmdline, pid_alive
 
+from ..harness import assert_events_in_order
+
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "jfk-demo.mp4"
 TERMINAL = {"COMPLETED", "FAILED", "REJECTED"}
@@ -60,6 +62,7 @@ class Outcome:
     lost: int = 0  # not terminal by the deadline
     duplicated: int = 0  # a stage that committed its work more than once, or a second result row
     stranded_messages: int = 0
+    events_out_of_order: int = 0  # tasks whose events do not read queued < started < progress* < completed
     recovery_s: float = 0.0  # from the fault until every task was terminal
     notes: list[str] = field(default_factory=list)
 
@@ -224,8 +227,8 @@ class Campaign:
             os.kill(pid, signal.SIGCONT)
 
     def duplicate_and_poison(self, rounds: int = 3) -> None:
-        """Every unfinished task's current message sent again (`rounds` times, as the reconciler would), and
-        undecodable bodies dropped on every queue."""
+        """Every unfinished task's current message sent again (`rounds` times, as the reconciler would),
+        undecodable bodies dropped on every queue, and a malformed body naming each live task."""
         import asyncio
 
         from vidpipe.reconciler import reconcile_once
@@ -241,6 +244,15 @@ class Campaign:
                 wrong_shape = json.dumps({"kind": stage, "v": "x"})  # right tag, no task: nothing to fail
                 for body in ("not json at all", '{"kind": "no-such-stage"}', wrong_shape):
                     sqs.send_message(QueueUrl=url, MessageBody=body)
+            # The attack that once failed healthy tasks: a malformed body naming each live task's current
+            # stage. A stage that is queued, running or done must not be failed by it.
+            with psycopg.connect(self.stack.env["DB_URL"]) as conn:
+                live = conn.execute(
+                    "SELECT id, current_stage FROM tasks WHERE status IN ('UPLOAD_COMPLETE', 'PROCESSING')"
+                ).fetchall()
+            for task_id, stage in live:
+                url = sqs.get_queue_url(QueueName=settings.queue_name(stage))["QueueUrl"]
+                sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"kind": stage, "task_id": str(task_id)}))
 
     # ------------------------------------------------------------------ one scenario
 
@@ -296,6 +308,16 @@ class Campaign:
                 if have and int(have[0]) != len(completed):
                     out.notes.append(f"{table}: {have[0]} of {len(completed)} completed tasks have a row")
                     out.lost += len(completed) - int(have[0])
+            for task_id in ids:
+                rows = conn.execute(
+                    "SELECT kind::text, stage::text, attempt FROM task_events WHERE task_id = %s ORDER BY id",
+                    (task_id,),
+                ).fetchall()
+                try:
+                    assert_events_in_order([{"kind": k, "stage": st, "attempt": a} for k, st, a in rows])
+                except AssertionError as disorder:
+                    out.events_out_of_order += 1
+                    out.notes.append(f"{task_id}: {disorder}")
         out.stranded_messages = self.stranded_messages()
 
     def stranded_messages(self, settle_s: float = 20.0) -> int:

@@ -37,6 +37,7 @@ def assert_clean(outcome: Outcome) -> None:
     assert outcome.duplicated == 0, outcome
     assert outcome.failed_without_reason == 0, outcome
     assert outcome.stranded_messages == 0, outcome
+    assert outcome.events_out_of_order == 0, outcome
     assert outcome.completed == outcome.tasks, outcome  # none of these faults is the video's fault
 
 
