@@ -350,7 +350,7 @@ def test_prompt_names_known_speakers_and_hides_bare_labels(fake_server: FakeOpen
     prompt = fake_server.requests[0]["messages"][1]["content"]
     assert "Name the speakers as shown (Alice)" in prompt
     assert "instead of the label" in prompt
-    assert "2 to 4 short sentences" in prompt
+    assert "2 to 4 short sentences in reported speech" in prompt
     assert "no sentences or parts of sentences" in prompt
 
 

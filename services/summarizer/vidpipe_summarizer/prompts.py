@@ -67,7 +67,7 @@ def whole_transcript_prompt(lines: Sequence[TranscriptLine], *, duration: float,
         "Each line is [minutes:seconds] speaker: words.\n\n"
         f"<transcript>\n{render_lines(lines)}\n</transcript>\n\n"
         "Return JSON with:\n"
-        '- "summary": 2 to 4 short sentences on what was said, proposed or decided, and by whom;\n'
+        '- "summary": 2 to 4 short sentences in reported speech: who said, asked, proposed or decided what;\n'
         '- "title": a short title for the recording (at most 8 words);\n'
         f'- "keywords": 5 to 10 topics: {_KEYWORD_RULE}.\n'
         f"{_speaker_rule(lines)} {_language_rule(language)}"
@@ -85,7 +85,7 @@ def chunk_prompt(
         "Each line is [minutes:seconds] speaker: words.\n\n"
         f"<transcript>\n{render_lines(lines)}\n</transcript>\n\n"
         "Return JSON about this part only:\n"
-        '- "summary": 1 to 3 short sentences on what was said, proposed or decided, and by whom;\n'
+        '- "summary": 1 to 3 short sentences in reported speech: who said, asked, proposed or decided what;\n'
         '- "title": a chapter title for this part (at most 8 words);\n'
         f'- "keywords": 1 to 8 topics of this part: {_KEYWORD_RULE}.\n'
         f"{_speaker_rule(lines)} {_language_rule(language)}"
@@ -120,7 +120,7 @@ def notes_prompt(notes: Sequence[NoteLine], *, duration: float, language: str | 
     if final:
         fields = (
             "Return JSON for the whole recording:\n"
-            '- "summary": 2 to 4 short sentences on what was said, proposed or decided, and by whom;\n'
+            '- "summary": 2 to 4 short sentences in reported speech: who said, asked, proposed or decided what;\n'
             '- "title": a short title for the recording (at most 8 words);\n'
             '- "keywords": the 5 to 10 most important of the notes\' keywords, most important first.\n'
         )

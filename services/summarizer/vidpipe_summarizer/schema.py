@@ -27,7 +27,10 @@ import msgspec
 # summary cut to the sentence limit by `bound_sentences` instead of failing the job on a style rule.
 SENTENCE_END = ".!?。！？"
 _SENTENCE_CHAR = rf'([^{SENTENCE_END}"\\\x00-\x1f]|[.][^ {SENTENCE_END}"\\\x00-\x1f])'
-_SENTENCE = f"{_SENTENCE_CHAR}{{10,140}}[{SENTENCE_END}]"
+# A sentence starts with anything but a lowercase ASCII letter or a space: with only the end mark to go
+# by, a small model forced past its first sentence split one ("... to take_? actions for their country.").
+_SENTENCE_START = rf'[^a-z {SENTENCE_END}"\\\x00-\x1f]'
+_SENTENCE = f"{_SENTENCE_START}{_SENTENCE_CHAR}{{9,139}}[{SENTENCE_END}]"
 SUMMARY_SENTENCES = (2, 4)
 CHUNK_SUMMARY_SENTENCES = (1, 3)
 
