@@ -30,7 +30,7 @@ from vidpipe.localinfra import free_port, local_services
 from vidpipe.logging import configure_logging
 from vidpipe.provision import provision
 from vidpipe.settings import AuthSettings, AWSSettings, Settings
-from vidpipe_gateway.auth import mint_local_token
+from vidpipe.tokens import mint_local_token
 
 RESULTS = Path(__file__).parent / "results"
 SECRET = "bench-secret-" + "x" * 32

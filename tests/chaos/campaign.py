@@ -121,7 +121,7 @@ class Campaign:
     """One embedded stack and a client; scenarios run one after another on it."""
 
     def __init__(self, stack: DevStack | RunningTarget, subject: str = "chaos") -> None:
-        from vidpipe_gateway.auth import mint_local_token
+        from vidpipe.tokens import mint_local_token
 
         self.stack = stack
         self.token = mint_local_token(AuthSettings(jwt_secret=stack.env["AUTH_JWT_SECRET"]), subject)

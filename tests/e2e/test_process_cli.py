@@ -16,7 +16,7 @@ import pytest
 
 from vidpipe.devstack import DevStack
 from vidpipe.settings import AuthSettings
-from vidpipe_gateway.auth import mint_local_token
+from vidpipe.tokens import mint_local_token
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "jfk-demo.mp4"

@@ -14,8 +14,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from vidpipe.localinfra import free_port
 from vidpipe.settings import AuthSettings, Settings
+from vidpipe.tokens import mint_local_token
 from vidpipe_gateway.app import create_app
-from vidpipe_gateway.auth import mint_local_token
 
 SECRET = "test-secret-" + "x" * 32
 

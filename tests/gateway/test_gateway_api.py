@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 from vidpipe.messages import ModerateRequest, decode_message
 from vidpipe.queues import open_sqs, resolve_queue_urls
 from vidpipe.settings import AuthSettings, Settings
-from vidpipe_gateway.auth import mint_local_token
+from vidpipe.tokens import mint_local_token
 
 from .conftest import auth, put, reserve
 

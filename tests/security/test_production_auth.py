@@ -10,8 +10,9 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from vidpipe.settings import AuthSettings, Settings
+from vidpipe.tokens import mint_local_token
 from vidpipe_gateway.app import create_app
-from vidpipe_gateway.auth import TokenVerifier, mint_local_token
+from vidpipe_gateway.auth import TokenVerifier
 
 SECRET = "a-production-box-with-a-leftover-secret-" + "z" * 16
 REPO = Path(__file__).resolve().parents[2]

@@ -83,7 +83,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, playwright_api: Any) -> Iter
 
 def token_for(stack: Any, subject: str) -> str:
     from vidpipe.settings import AuthSettings
-    from vidpipe_gateway.auth import mint_local_token
+    from vidpipe.tokens import mint_local_token
 
     return mint_local_token(AuthSettings(jwt_secret=stack.env["AUTH_JWT_SECRET"]), subject)
 

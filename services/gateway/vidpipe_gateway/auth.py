@@ -9,7 +9,6 @@ identity becomes a `users` row on first sight, so the rest of the gateway works 
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,23 +101,6 @@ class TokenVerifier:
         if self._settings.audience not in audiences:
             raise jwt.InvalidAudienceError("the token is for another audience")
         return claims
-
-
-def mint_local_token(settings: AuthSettings, subject: str, *, email: str | None = None) -> str:
-    """A token for the embedded stack and tests, signed with AUTH_JWT_SECRET."""
-    if settings.jwt_secret is None:
-        raise ValueError("AUTH_JWT_SECRET is not set: local tokens cannot be minted")
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "sub": subject,
-        "iss": settings.issuer,
-        "aud": settings.audience,
-        "iat": now,
-        "exp": now + settings.token_ttl_s,
-    }
-    if email:
-        claims["email"] = email
-    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
 
 
 async def user_for_claims(pool: AsyncConnectionPool[Any], claims: dict[str, Any]) -> CurrentUser:
