@@ -88,13 +88,15 @@ async def wait_until(predicate: Callable[[], Any], timeout_s: float = 20.0, inte
 def assert_events_in_order(events: list[dict[str, Any]]) -> None:
     """A task's events, oldest first, tell a possible story: `queued` before any stage starts; within a stage,
     `started` < `progress`* < one of completed / retried / failed; nothing of an attempt after it ended; a
-    later attempt may take over one whose worker died without a word."""
+    later attempt may take over one whose worker died without a word; a re-send may add a later `queued`."""
     open_attempt: dict[str, int | None] = {}
-    started_any = False
+    started_any = queued_seen = False
     for event in events:
         kind, stage, attempt = event["kind"], event["stage"], event["attempt"]
         if kind == "queued":
-            assert not started_any, f"`queued` after a stage started: {events}"
+            # The first `queued` precedes every start; later ones are re-sends (the reconciler's), allowed.
+            assert queued_seen or not started_any, f"the first `queued` came after a stage started: {events}"
+            queued_seen = True
         elif kind == "started":
             started_any = True
             # A higher attempt may take over an attempt that never ended (its worker died: a stale claim).

@@ -146,6 +146,7 @@ def test_the_event_order_check_accepts_a_possible_story() -> None:
             _event("retried", "moderate"),
             _event("started", "moderate", 2),
             _event("completed", "moderate", 2),
+            _event("queued", "transcribe"),  # the reconciler re-sent a lost message
             _event("started", "transcribe"),
             _event("completed", "transcribe"),
         ]
