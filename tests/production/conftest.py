@@ -23,18 +23,29 @@ else:
     sys.path.insert(0, str(HERE))
 
 
-def reference_audio() -> Path:
-    """../shared/data/audio beside the checkout (VIDPIPE_REFERENCE_DATA overrides); fails, never skips."""
-    root = Path(os.environ["VIDPIPE_REFERENCE_DATA"]) if "VIDPIPE_REFERENCE_DATA" in os.environ else None
-    audio = (root or REPO.parent / "shared" / "data") / "audio"
-    if not (audio / "jfk.wav").is_file():
-        pytest.fail(f"reference audio missing: {audio}")
-    return audio
+# The repository's own recordings (tests/data/audio, see NOTICE): the tier needs nothing beside the checkout.
+AUDIO = REPO / "tests" / "data" / "audio"
 
 
 @pytest.fixture(scope="session")
 def audio_dir() -> Path:
-    return reference_audio()
+    if not (AUDIO / "jfk.flac").is_file():
+        pytest.fail(f"the repository's test audio is missing: {AUDIO}")
+    return AUDIO
+
+
+@pytest.fixture(scope="session")
+def two_voices(audio_dir: Path) -> object:
+    """A two-voice clip made from them, as the transcriber's own tests make it: Kennedy (0-11 s), 1 s of
+    silence, then one AMI participant alone (44.5-53.8 s of the mixture, where its RTTM has nobody else
+    talking); the change is at `standins.TWO_VOICES_CHANGE_S`. A 16 kHz waveform, the engine's input."""
+    import numpy as np
+
+    from vidpipe_transcriber.audio import SAMPLE_RATE, decode_audio
+
+    ami = decode_audio(audio_dir / "ami-mixture.flac")[int(44.5 * SAMPLE_RATE) : int(53.8 * SAMPLE_RATE)]
+    silence = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    return np.concatenate([decode_audio(audio_dir / "jfk.flac"), silence, ami])
 
 
 @pytest.fixture(scope="session")

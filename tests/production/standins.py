@@ -27,6 +27,9 @@ from pyannote.core import Annotation, Segment
 
 from vidpipe_transcriber.diarizer import detect_speech, load_campplus_diarizer, load_vad
 
+# Where the two-voice clip (tests/production/conftest.py) changes from Kennedy to the AMI participant.
+TWO_VOICES_CHANGE_S = 12.0
+
 ENGLISH_BUNDLE = "WAV2VEC2_ASR_BASE_960H"  # whisperx's default English aligner (DEFAULT_ALIGN_MODELS_TORCH["en"])
 
 

@@ -124,7 +124,7 @@ def test_the_engine_loads_everything_the_script_fetched(
 
     CamPlusPlusPyannotePipeline.loads.clear()
     engine = load_whisperx_engine(settings)  # the real loaders throughout
-    transcript = run(engine, audio_dir / "jfk.wav", TranscribeOptions(language="en"))
+    transcript = run(engine, audio_dir / "jfk.flac", TranscribeOptions(language="en"))
 
     # (The aligner's weights are random: word times are real alignments, the text comes from Whisper.)
     assert len(transcript.words) == 22 and [s.label for s in transcript.speakers] == ["SPEAKER_00"]

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
-from standins import AlignerLoads, CamPlusPlusPyannotePipeline, write_pipeline_config
+from standins import TWO_VOICES_CHANGE_S, AlignerLoads, CamPlusPlusPyannotePipeline, write_pipeline_config
 
 from vidpipe.errors import PermanentError, RetryableError
 from vidpipe_transcriber.engine import run
-from vidpipe_transcriber.evaluation import diarization_error_rate, read_rttm, wer
+from vidpipe_transcriber.evaluation import wer
 from vidpipe_transcriber.loader import load_engine
 from vidpipe_transcriber.models import TranscribeOptions, Transcript
 from vidpipe_transcriber.settings import TranscriberSettings
@@ -88,7 +89,7 @@ def test_jfk_transcribed_aligned_and_one_speaker(engine: WhisperXEngine, audio_d
     CamPlusPlusPyannotePipeline.calls.clear()
     progress: list[tuple[float, str]] = []
     transcript = run(
-        engine, audio_dir / "jfk.wav", TranscribeOptions(language="en"), lambda f, d: progress.append((f, d))
+        engine, audio_dir / "jfk.flac", TranscribeOptions(language="en"), lambda f, d: progress.append((f, d))
     )
 
     assert transcript.engine == "whisperx" and transcript.language == "en"
@@ -105,22 +106,36 @@ def test_jfk_transcribed_aligned_and_one_speaker(engine: WhisperXEngine, audio_d
     assert {"transcribing", "aligning words", "diarizing", "done"} <= details
 
 
-def test_two_speakers_joined_to_words(engine: WhisperXEngine, audio_dir: Path) -> None:
-    transcript = run(engine, audio_dir / "pyannote-sample.wav", TranscribeOptions(language="en"))
+def test_two_speakers_joined_to_words(engine: WhisperXEngine, two_voices: Any) -> None:
+    transcript = engine.transcribe(two_voices, TranscribeOptions(language="en"))
     assert [s.label for s in transcript.speakers] == ["SPEAKER_00", "SPEAKER_01"]
-    der = diarization_error_rate(read_rttm(audio_dir / "pyannote-sample.rttm"), transcript.turns, collar=0.5)
-    assert der <= 0.10
     check_words(transcript)
-    # Both speakers own words, and speaker changes fall between segments, never inside one.
-    assert {w.speaker for w in transcript.words} == {"SPEAKER_00", "SPEAKER_01"}
+    # Diarization through the engine: each voice owns the turns on its side of the change.
+    before = {t.speaker for t in transcript.turns if t.end <= TWO_VOICES_CHANGE_S}
+    after = {t.speaker for t in transcript.turns if t.start >= TWO_VOICES_CHANGE_S}
+    assert (before, after) == ({"SPEAKER_00"}, {"SPEAKER_01"})
+    # The word -> speaker join: a word carries the speaker of the turn it overlaps most. (The stand-in
+    # aligner's word times are not meaningful, so the join is checked against the times it gave.)
+    joined = 0
+    for word in transcript.words:
+        overlaps = {t.speaker: 0.0 for t in transcript.turns}
+        for t in transcript.turns:
+            overlaps[t.speaker] += max(0.0, min(word.end, t.end) - max(word.start, t.start))
+        best = max(overlaps, key=lambda speaker: overlaps[speaker])
+        if overlaps[best] > 0:
+            assert word.speaker == best, word
+            joined += 1
+    assert joined >= len(transcript.words) // 2
     assert len(transcript.segments) >= 2
 
 
-def test_speaker_hints_reach_pyannote_and_bound_the_count(engine: WhisperXEngine, audio_dir: Path) -> None:
+def test_speaker_hints_reach_pyannote_and_bound_the_count(
+    engine: WhisperXEngine, audio_dir: Path, two_voices: Any
+) -> None:
     CamPlusPlusPyannotePipeline.calls.clear()
-    one = run(engine, audio_dir / "pyannote-sample.wav", TranscribeOptions(language="en", max_speakers=1))
+    one = engine.transcribe(two_voices, TranscribeOptions(language="en", max_speakers=1))
     assert [s.label for s in one.speakers] == ["SPEAKER_00"]
-    two = run(engine, audio_dir / "jfk.wav", TranscribeOptions(language="en", min_speakers=2, max_speakers=2))
+    two = run(engine, audio_dir / "jfk.flac", TranscribeOptions(language="en", min_speakers=2, max_speakers=2))
     assert len(two.speakers) == 2
     assert CamPlusPlusPyannotePipeline.calls == [
         {"min_speakers": None, "max_speakers": 1},
@@ -141,14 +156,14 @@ def test_a_job_without_diarization_never_builds_the_diarizer(nltk_data: Path, au
         raise AssertionError("the diarizer was built for a job that does not diarize")
 
     engine = load_whisperx_engine(settings(), load_aligner=AlignerLoads(), load_diarizer=no_diarizer)
-    transcript = run(engine, audio_dir / "jfk.wav", TranscribeOptions(language="en", diarize=False))
+    transcript = run(engine, audio_dir / "jfk.flac", TranscribeOptions(language="en", diarize=False))
     assert wer(JFK_TEXT, transcript.text) == 0.0
     assert transcript.speakers == [] and {w.speaker for w in transcript.words} == {None}
 
 
 def test_prompt_and_hotwords_reach_the_decoder_per_job(engine: WhisperXEngine, audio_dir: Path) -> None:
     options = TranscribeOptions(language="en", hotwords="Kennedy", initial_prompt="Inaugural address.", diarize=False)
-    transcript = run(engine, audio_dir / "jfk.wav", options)
+    transcript = run(engine, audio_dir / "jfk.flac", options)
     assert wer(JFK_TEXT, transcript.text) == 0.0
     assert engine._asr.options.initial_prompt == "Inaugural address."
     assert engine._asr.options.hotwords == "Kennedy"
@@ -226,5 +241,5 @@ def test_a_job_whose_aligner_is_missing_fails_retryably(
     # The Whisper model is present (tiny.en) but the aligner weights are not: the default loader is used.
     broken = WhisperXEngine(asr=engine._asr, settings=settings(models_dir=offline_empty.models_dir))
     with pytest.raises(RetryableError) as caught:
-        run(broken, audio_dir / "jfk.wav", TranscribeOptions(language="en"))
+        run(broken, audio_dir / "jfk.flac", TranscribeOptions(language="en"))
     assert caught.value.code == "model_missing"
