@@ -28,7 +28,7 @@ class Provisioned:
 def provision(settings: Settings, *, cors_origins: list[str] | None = None) -> Provisioned:
     aws = settings.aws
     sqs = boto3.client("sqs", region_name=aws.region, endpoint_url=aws.endpoint_url)
-    s3 = boto3.client("s3", region_name=aws.region, endpoint_url=aws.s3_endpoint_url or aws.endpoint_url)
+    s3 = boto3.client("s3", region_name=aws.region, endpoint_url=aws.s3_endpoint())
     urls: dict[str, str] = {}
     for stage in STAGES:
         dlq_url = sqs.create_queue(

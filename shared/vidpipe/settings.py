@@ -49,6 +49,10 @@ class AWSSettings(BaseSettings):
         description="Queue names are <prefix><stage> with a dead-letter queue <prefix><stage>-dlq.",
     )
 
+    def s3_endpoint(self) -> str | None:
+        """Where S3 requests (and so presigned URLs) go: the S3 override, else the shared one, else AWS."""
+        return self.s3_endpoint_url or self.endpoint_url
+
 
 class WorkerSettings(BaseSettings):
     model_config = _group("WORKER_")

@@ -186,7 +186,7 @@ class Storage:
 @contextlib.asynccontextmanager
 async def open_storage(settings: AWSSettings) -> AsyncIterator[Storage]:
     session = get_session()
-    endpoint = settings.s3_endpoint_url or settings.endpoint_url
+    endpoint = settings.s3_endpoint()
     async with session.create_client(
         "s3", region_name=settings.region, endpoint_url=endpoint, config=client_config()
     ) as client:

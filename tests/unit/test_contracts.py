@@ -171,3 +171,14 @@ def test_the_event_order_check_refuses_an_impossible_one(events: list[dict[str, 
 
     with pytest.raises(AssertionError):
         assert_events_in_order(events)
+
+
+def test_the_browser_may_reach_the_s3_server_even_when_it_is_not_the_sqs_one() -> None:
+    # The embedded stack serves objects (SeaweedFS) apart from queues (moto): presigned URLs point at S3's port.
+    from vidpipe.settings import AWSSettings
+    from vidpipe_gateway.headers import storage_origin
+
+    split = AWSSettings(endpoint_url="http://127.0.0.1:4000", s3_endpoint_url="http://127.0.0.1:5000/")
+    assert storage_origin(split) == "http://127.0.0.1:5000"
+    assert storage_origin(AWSSettings(endpoint_url="http://127.0.0.1:4000")) == "http://127.0.0.1:4000"
+    assert storage_origin(AWSSettings()) == "https://*.amazonaws.com"

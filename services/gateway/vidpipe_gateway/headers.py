@@ -23,9 +23,9 @@ _CDNS = "https://cdn.jsdelivr.net https://unpkg.com https://cdn.redoc.ly"
 
 
 def storage_origin(aws: AWSSettings) -> str:
-    """Where presigned URLs point: the endpoint override (moto, LocalStack) or S3 itself."""
-    if aws.endpoint_url:
-        parts = urlsplit(aws.endpoint_url)
+    """Where presigned URLs point: the S3 endpoint override (SeaweedFS, moto, LocalStack) or S3 itself."""
+    if endpoint := aws.s3_endpoint():
+        parts = urlsplit(endpoint)
         return f"{parts.scheme}://{parts.netloc}"
     return "https://*.amazonaws.com"
 
