@@ -8,7 +8,7 @@ nothing, nothing is written.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, LiteralString
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
@@ -66,6 +66,11 @@ class PostgresTaskStore:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
 
+    async def _matched(self, query: LiteralString, params: dict[str, Any]) -> bool:
+        """Run one guarded statement in its own transaction; True if its guard matched (it returned a row)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            return await (await conn.execute(query, params)).fetchone() is not None
+
     async def claim(
         self,
         task_id: uuid.UUID,
@@ -112,11 +117,9 @@ class PostgresTaskStore:
             return Claim(ClaimResult.CLAIMED, attempt=attempt)
 
     async def heartbeat(self, task_id: uuid.UUID, stage: Stage, claim_token: uuid.UUID) -> bool:
-        async with self.pool.connection() as conn, conn.transaction():
-            cursor = await conn.execute(
-                queries.heartbeat_stage, {"task_id": task_id, "stage": stage, "claim_token": claim_token}
-            )
-            return await cursor.fetchone() is not None
+        return await self._matched(
+            queries.heartbeat_stage, {"task_id": task_id, "stage": stage, "claim_token": claim_token}
+        )
 
     async def record_progress(
         self,
@@ -128,19 +131,17 @@ class PostgresTaskStore:
         fraction: float,
         detail: dict[str, Any],
     ) -> bool:
-        async with self.pool.connection() as conn, conn.transaction():
-            cursor = await conn.execute(
-                queries.insert_progress_event,
-                {
-                    "task_id": task_id,
-                    "stage": stage,
-                    "claim_token": claim_token,
-                    "attempt": attempt,
-                    "progress": fraction,
-                    "detail": Jsonb(detail),
-                },
-            )
-            return await cursor.fetchone() is not None
+        return await self._matched(
+            queries.insert_progress_event,
+            {
+                "task_id": task_id,
+                "stage": stage,
+                "claim_token": claim_token,
+                "attempt": attempt,
+                "progress": fraction,
+                "detail": Jsonb(detail),
+            },
+        )
 
     async def complete(
         self,
@@ -299,16 +300,14 @@ class PostgresTaskStore:
     async def record_dead_letter(
         self, message_id: str, stage: Stage, task_id: uuid.UUID | None, *, outcome: str, reason: str, body: str
     ) -> bool:
-        async with self.pool.connection() as conn, conn.transaction():
-            cursor = await conn.execute(
-                queries.record_dead_letter,
-                {
-                    "message_id": message_id,
-                    "stage": stage,
-                    "task_id": task_id,
-                    "outcome": outcome,
-                    "reason": reason,
-                    "body": body,
-                },
-            )
-            return await cursor.fetchone() is not None
+        return await self._matched(
+            queries.record_dead_letter,
+            {
+                "message_id": message_id,
+                "stage": stage,
+                "task_id": task_id,
+                "outcome": outcome,
+                "reason": reason,
+                "body": body,
+            },
+        )
