@@ -54,6 +54,8 @@ class SpeakerSummary(msgspec.Struct, frozen=True, kw_only=True):
     speech_seconds: float = 0.0
     """Time the diarizer attributes to this speaker."""
     word_count: int = 0
+    embedding: list[float] = []
+    """The voice: the centroid of this speaker's diarizer embeddings (empty when the engine gave none)."""
 
 
 class Transcript(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +72,8 @@ class Transcript(msgspec.Struct, frozen=True, kw_only=True):
     turns: list[SpeakerTurn] = []
     speaker_names: dict[str, str] = {}
     """Display names users gave to diarizer labels; a label without a name is shown as the label."""
+    embedding_model: str = ""
+    """Which model's space the speakers' embeddings live in (voices of different models are never compared)."""
 
     @property
     def text(self) -> str:
@@ -129,6 +133,19 @@ async def save_transcript(
     async with conn.cursor() as cursor:
         await cursor.executemany(
             queries.insert_speaker, [{"transcript_id": transcript_id, "label": s.label} for s in transcript.speakers]
+        )
+        voices = [s for s in transcript.speakers if s.embedding and transcript.embedding_model]
+        await cursor.executemany(
+            queries.voice_store_speaker_embedding,
+            [
+                {
+                    "transcript_id": transcript_id,
+                    "label": s.label,
+                    "embedding": s.embedding,
+                    "model": transcript.embedding_model,
+                }
+                for s in voices
+            ],
         )
         await cursor.executemany(
             queries.insert_segment,

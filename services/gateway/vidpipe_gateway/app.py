@@ -23,6 +23,7 @@ from vidpipe_gateway.redaction import install_log_redaction
 from vidpipe_gateway.runtime import GatewayRuntime
 from vidpipe_gateway.services import Backends
 from vidpipe_gateway.videos import VideoController, status_events
+from vidpipe_gateway.voices import VoicesController
 from vidpipe_gateway.web import web_routes
 
 # Health, the OpenAPI schema and the web UI's static shells are public; the shells fetch data with the token.
@@ -66,7 +67,15 @@ def create_app(settings: Settings) -> Litestar:
         )
     handlers: dict[Any, Any] = {HTTPException: http_error_handler, Exception: internal_error_handler}
     return Litestar(
-        route_handlers=[health, VideoController, MediaController, PeopleController, status_events, *web_routes()],
+        route_handlers=[
+            health,
+            VideoController,
+            MediaController,
+            PeopleController,
+            VoicesController,
+            status_events,
+            *web_routes(),
+        ],
         lifespan=[runtime.lifespan],
         dependencies=runtime.dependencies(),
         middleware=middleware,

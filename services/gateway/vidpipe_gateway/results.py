@@ -26,9 +26,24 @@ async def _one(conn: AsyncConnection[Any], query: Any, params: dict[str, Any]) -
     return row
 
 
+async def speakers_body(conn: AsyncConnection[Any], transcript_id: uuid.UUID) -> list[Speaker]:
+    """The speakers with their names, and for a name a voice profile gave, its source and confidence."""
+    rows = await (
+        await conn.execute(queries.voice_speakers_for_transcript, {"transcript_id": transcript_id})
+    ).fetchall()
+    return [
+        Speaker(
+            label=s["label"],
+            name=s["display_name"],
+            name_source=s["name_source"],
+            voice_confidence=None if s["voice_confidence"] is None else round(float(s["voice_confidence"]), 4),
+        )
+        for s in rows
+    ]
+
+
 async def transcript_body(conn: AsyncConnection[Any], transcript: dict[str, Any]) -> TranscriptBody:
     params = {"transcript_id": transcript["id"]}
-    speakers = await (await conn.execute(queries.speakers_for_transcript, params)).fetchall()
     segments = await (await conn.execute(queries.segments_for_transcript, params)).fetchall()
     words = await (await conn.execute(queries.words_for_transcript, params)).fetchall()
     words_by_segment: dict[int, list[Word]] = {}
@@ -48,7 +63,7 @@ async def transcript_body(conn: AsyncConnection[Any], transcript: dict[str, Any]
         duration_s=transcript["duration_s"],
         engine=transcript["engine"],
         model=transcript["model"],
-        speakers=[Speaker(label=s["label"], name=s["display_name"]) for s in speakers],
+        speakers=await speakers_body(conn, transcript["id"]),
         segments=[
             Segment(
                 idx=s["idx"],

@@ -121,6 +121,10 @@ class Segment(msgspec.Struct, frozen=True):
 class Speaker(msgspec.Struct, frozen=True):
     label: str
     name: str | None
+    name_source: Literal["user", "voice"] | None = None
+    """Who named the speaker: the user, or a voice profile of the owner's that matched (undoable)."""
+    voice_confidence: float | None = None
+    """For a `voice` name: cosine similarity of this voice and the profile's, 0..1."""
 
 
 class TranscriptBody(msgspec.Struct, frozen=True):

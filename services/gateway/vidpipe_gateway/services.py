@@ -26,10 +26,11 @@ from vidpipe.messages import JobOptions, ModerateRequest, StageMessage, Summariz
 from vidpipe.queues import QueueUrls, send_stage_message
 from vidpipe.settings import Settings
 from vidpipe.storage import CompletedPart, ObjectInfo, Storage
+from vidpipe.voices import learn_voice
 from vidpipe_gateway.auth import CurrentUser
 from vidpipe_gateway.errors import ApiError, not_found
 from vidpipe_gateway.inputs import require_safe, safe_filename, strip_unsafe
-from vidpipe_gateway.results import latest_transcript, media_response, transcript_body
+from vidpipe_gateway.results import latest_transcript, media_response, speakers_body, transcript_body
 from vidpipe_gateway.schemas import (
     AbortUploadRequest,
     CompleteUploadRequest,
@@ -39,7 +40,6 @@ from vidpipe_gateway.schemas import (
     MediaResponse,
     Segment,
     SegmentTextUpdate,
-    Speaker,
     SpeakerNamesUpdate,
     SpeakersResponse,
     StartProcessingRequest,
@@ -488,10 +488,10 @@ class MediaService:
                     await self._record_edit(
                         conn, media_id, transcript["id"], user, "speaker_name", label, row["old_name"], name
                     )
-            speakers = await (
-                await conn.execute(queries.speakers_for_transcript, {"transcript_id": transcript["id"]})
-            ).fetchall()
-        return SpeakersResponse(speakers=[Speaker(label=s["label"], name=s["display_name"]) for s in speakers])
+                    # A named voice becomes (part of) the owner's voice profile of that name.
+                    await learn_voice(conn, user.id, transcript["id"], label, name)
+            speakers = await speakers_body(conn, transcript["id"])
+        return SpeakersResponse(speakers=speakers)
 
     async def edit_segment(self, user: CurrentUser, media_id: uuid.UUID, idx: int, data: SegmentTextUpdate) -> Segment:
         text = require_safe(data.text, "text", fold_breaks=True).strip()

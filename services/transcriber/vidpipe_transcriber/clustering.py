@@ -68,6 +68,28 @@ def cluster_speakers(
     return _renumber_by_first_appearance(labels)
 
 
+def speaker_voices(
+    embeddings: npt.ArrayLike, labels: IntArray, preferred: npt.NDArray[np.bool_], *, min_windows: int
+) -> dict[int, list[float]]:
+    """Each speaker's voice: the unit mean of its windows' unit embeddings.
+
+    Only `preferred` windows count when a speaker has enough of them (the diarizer prefers full-length
+    windows inside a run of one speaker); windows never embedded (all zeros) never count. Speakers with fewer
+    than `min_windows` usable windows get no voice.
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    usable = np.linalg.norm(x, axis=1) > 1e-9
+    x = _l2_normalise(np.where(usable[:, None], x, 1.0))
+    voices: dict[int, list[float]] = {}
+    for label in np.unique(labels).tolist():
+        mine = (labels == label) & usable
+        chosen = mine & preferred if int((mine & preferred).sum()) >= min_windows else mine
+        if int(chosen.sum()) < min_windows:
+            continue
+        voices[int(label)] = [round(float(v), 6) for v in _unit(x[chosen].mean(axis=0))]
+    return voices
+
+
 def _cluster(x: FloatArray, lower: int, upper: int, config: ClusteringConfig) -> IntArray:
     n = x.shape[0]
     if n > config.max_points:

@@ -18,14 +18,14 @@ import importlib.util
 import itertools
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from vidpipe_transcriber.audio import SAMPLE_RATE, Waveform
-from vidpipe_transcriber.clustering import ClusteringConfig, cluster_speakers
+from vidpipe_transcriber.clustering import ClusteringConfig, cluster_speakers, speaker_voices
 from vidpipe_transcriber.models import SpeakerTurn
 from vidpipe_transcriber.weights import campplus_paths
 
@@ -47,6 +47,22 @@ MAX_REGION_SECONDS = 30.0
 MIN_WINDOW_SECONDS = 0.25
 EMBED_BATCH = 32
 DEFAULT_CLUSTERING = ClusteringConfig()
+# The space the speakers' voices live in (the shipped CAM++ weights); stored with every voice so that voices
+# from another model (pyannote's in production) are never compared with these.
+EMBEDDING_MODEL = "cam++/campplus_cn_en_common"
+# A voice from fewer windows (≈2.5 s of speech) is too unsteady to recognise anyone by.
+MIN_VOICE_WINDOWS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Diarization:
+    turns: list[SpeakerTurn]
+    voices: dict[str, list[float]]
+    """Per raw speaker label, the unit centroid of its windows' embeddings (only speakers heard long enough)."""
+    windows: list[tuple[float, float]] = field(default_factory=list)
+    """Each embedding window's span (seconds), parallel to `embeddings` and `labels` (for benchmarks)."""
+    embeddings: npt.NDArray[np.float32] | None = None
+    labels: npt.NDArray[np.int64] | None = None
 
 
 def load_vad() -> Any:
@@ -117,17 +133,38 @@ class CamPlusPlusDiarizer:
         max_speakers: int | None = None,
         progress: Callable[[float], None] | None = None,
     ) -> list[SpeakerTurn]:
+        return self.diarize_with_voices(
+            audio, speech, min_speakers=min_speakers, max_speakers=max_speakers, progress=progress
+        ).turns
+
+    def diarize_with_voices(
+        self,
+        audio: Waveform,
+        speech: Sequence[SpeechRegion],
+        *,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> Diarization:
+        """Turns, plus each speaker's voice: the windows' embeddings are already there, so it costs nothing."""
         pieces = _split_long(speech, MAX_REGION_SECONDS)
         windows: list[_Window] = []
         for index, (start, end) in enumerate(pieces):
             windows.extend(_windows(index, start, end))
         if not windows:
-            return []
+            return Diarization(turns=[], voices={})
         embeddings = self._embed(audio, pieces, windows, progress)
         labels = cluster_speakers(
             embeddings, min_speakers=min_speakers, max_speakers=max_speakers, config=self._clustering
         )
-        return _frames_to_turns(pieces, windows, labels)
+        voices = speaker_voices(embeddings, labels, steady_windows(windows, labels), min_windows=MIN_VOICE_WINDOWS)
+        return Diarization(
+            turns=_frames_to_turns(pieces, windows, labels),
+            voices={f"raw{label}": vector for label, vector in voices.items()},
+            windows=[(w.start, w.end) for w in windows],
+            embeddings=embeddings,
+            labels=labels,
+        )
 
     def _embed(
         self,
@@ -182,6 +219,21 @@ class CamPlusPlusDiarizer:
                 progress(done / len(windows))
         flush()
         return out
+
+
+def steady_windows(windows: Sequence[_Window], labels: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Full-length windows inside a speaker's run: their neighbours in the same region have the same label.
+
+    A window at a change of speaker holds some of the other voice; leaving those out of a speaker's voice
+    keeps it closer to the speaker alone, which is what a later recording of them is compared with.
+    """
+    steady = np.zeros(len(windows), dtype=bool)
+    for i, window in enumerate(windows):
+        if window.end - window.start < WINDOW_SECONDS - 1e-6:
+            continue
+        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(windows) and windows[j].piece == window.piece]
+        steady[i] = all(labels[j] == labels[i] for j in neighbours)
+    return steady
 
 
 def load_campplus_diarizer(threads: int = 0) -> CamPlusPlusDiarizer:

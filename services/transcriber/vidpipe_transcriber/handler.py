@@ -8,25 +8,40 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import structlog
 from psycopg import AsyncConnection
 
 from vidpipe.messages import SummarizeRequest, TranscribeRequest
 from vidpipe.settings import Settings
 from vidpipe.stage import Handler, StageContext, StageOutcome, StageSpec
 from vidpipe.transcript import save_transcript
+from vidpipe.voices import label_known_voices
 from vidpipe_transcriber.engine import TranscriptionEngine, run
 from vidpipe_transcriber.loader import load_engine
 from vidpipe_transcriber.models import TranscribeOptions, Transcript
 from vidpipe_transcriber.settings import TranscriberSettings
 
+log = structlog.get_logger("vidpipe.transcriber")
+
 
 def persist_transcript(transcript_id: uuid.UUID, message: TranscribeRequest, transcript: Transcript) -> Any:
-    """Rows for the transcript; a re-run of the stage (a taken-over claim) replaces its earlier rows."""
+    """Rows for the transcript; a re-run of the stage (a taken-over claim) replaces its earlier rows.
+
+    Speakers whose voice matches one of the media owner's voice profiles are named in the same transaction,
+    so a reader never sees the transcript without the names it will have.
+    """
 
     async def persist(conn: AsyncConnection[Any]) -> None:
         await save_transcript(
             conn, transcript, transcript_id=transcript_id, task_id=message.task_id, media_id=message.media_id
         )
+        matches = await label_known_voices(conn, transcript_id)
+        if matches:
+            log.info(
+                "voices_recognised",
+                task_id=str(message.task_id),
+                speakers={m.label: round(m.confidence, 3) for m in matches},
+            )
 
     return persist
 

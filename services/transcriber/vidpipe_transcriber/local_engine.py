@@ -21,15 +21,18 @@ import structlog
 from vidpipe.errors import PermanentError
 from vidpipe_transcriber.audio import SAMPLE_RATE, Waveform
 from vidpipe_transcriber.diarizer import (
+    EMBEDDING_MODEL,
     CamPlusPlusDiarizer,
+    Diarization,
     SpeechRegion,
     detect_speech,
     load_campplus_diarizer,
     load_vad,
 )
 from vidpipe_transcriber.engine import Progress, assemble_transcript, clean_words
-from vidpipe_transcriber.models import SpeakerTurn, TranscribeOptions, Transcript, TranscriptWord
+from vidpipe_transcriber.models import TranscribeOptions, Transcript, TranscriptWord
 from vidpipe_transcriber.settings import TranscriberSettings
+from vidpipe_transcriber.speakers import attach_voices
 from vidpipe_transcriber.weights import resolve_whisper_model
 
 log = structlog.get_logger("vidpipe.transcriber")
@@ -119,10 +122,10 @@ class FasterWhisperEngine:
             window_progress(window_end / SAMPLE_RATE)
 
         words_found = any(asr_segments)
-        turns: list[SpeakerTurn] = []
+        diarization = Diarization(turns=[], voices={})
         if options.diarize and words_found:
             report(asr_share, "diarizing")
-            turns = self._diarizer.diarize(
+            diarization = self._diarizer.diarize_with_voices(
                 audio,
                 speech,
                 min_speakers=options.min_speakers,
@@ -133,16 +136,17 @@ class FasterWhisperEngine:
         if not words_found:
             # Nothing was said: a language "detected" from noise would be a guess, so report none.
             language, probability = options.language or "und", 0.0
-        return assemble_transcript(
+        transcript = assemble_transcript(
             engine=self.name,
             model=self.model_name,
             language=language or "und",
             language_probability=probability,
             duration=duration,
             asr_segments=[s for s in asr_segments if s],
-            turns=turns,
+            turns=diarization.turns,
             diarized=options.diarize,
         )
+        return attach_voices(transcript, diarization.turns, diarization.voices, EMBEDDING_MODEL)
 
     def _accept(
         self, segments: Iterable[Any], offset: float, duration: float, progress: Callable[[float], None]

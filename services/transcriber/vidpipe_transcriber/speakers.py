@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from vidpipe_transcriber.models import SpeakerSummary, SpeakerTurn, TranscriptSegment, TranscriptWord
+import msgspec
+
+from vidpipe_transcriber.models import SpeakerSummary, SpeakerTurn, Transcript, TranscriptSegment, TranscriptWord
 
 
 def speaker_label(index: int) -> str:
@@ -189,3 +191,22 @@ def _segment(words: list[TranscriptWord]) -> TranscriptSegment:
 
 def _with_speaker(word: TranscriptWord, speaker: str | None) -> TranscriptWord:
     return TranscriptWord(start=word.start, end=word.end, word=word.word, probability=word.probability, speaker=speaker)
+
+
+def attach_voices(
+    transcript: Transcript, raw_turns: Sequence[SpeakerTurn], voices: Mapping[str, Sequence[float]], model: str
+) -> Transcript:
+    """The transcript with each speaker's voice (keyed by the diarizer's raw labels) under its final label.
+
+    `raw_turns` are the turns the transcript was assembled from: relabelling keeps their order, so the i-th
+    raw turn and the i-th labelled turn are the same speaker.
+    """
+    if not voices or len(raw_turns) != len(transcript.turns):
+        return transcript
+    final = {raw.speaker: labelled.speaker for raw, labelled in zip(raw_turns, transcript.turns, strict=True)}
+    by_label = {final[raw]: list(vector) for raw, vector in voices.items() if raw in final}
+    speakers = [
+        msgspec.structs.replace(s, embedding=by_label[s.label]) if s.label in by_label else s
+        for s in transcript.speakers
+    ]
+    return msgspec.structs.replace(transcript, speakers=speakers, embedding_model=model)

@@ -30,6 +30,7 @@ from vidpipe_transcriber.audio import SAMPLE_RATE, Waveform
 from vidpipe_transcriber.engine import Progress, assemble_transcript, clean_words
 from vidpipe_transcriber.models import SpeakerTurn, TranscribeOptions, Transcript, TranscriptWord
 from vidpipe_transcriber.settings import TranscriberSettings
+from vidpipe_transcriber.speakers import attach_voices
 
 LANGUAGE_PROBE_SECONDS = 30
 
@@ -46,6 +47,7 @@ class Diarizer(Protocol):
         *,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
+        return_embeddings: bool = False,
         progress_callback: Callable[[float], None] | None = None,
     ) -> Any: ...
 
@@ -133,19 +135,25 @@ class WhisperXEngine:
         asr_segments = [_timed_words(segment, duration) for segment in aligned["segments"]]
 
         turns: list[SpeakerTurn] = []
+        voices: dict[str, list[float]] = {}
         if options.diarize:
-            frame = self._diarization()(
+            # whisperx 3.8's DiarizationPipeline hands back pyannote's per-speaker embeddings (its centroids)
+            # with return_embeddings=True: they become the speakers' voices for voice profiles.
+            result = self._diarization()(
                 audio,
                 min_speakers=options.min_speakers,
                 max_speakers=options.max_speakers or self._settings.max_speakers,
+                return_embeddings=True,
                 progress_callback=lambda pct: report(0.65 + 0.35 * pct / 100, "diarizing"),
             )
+            frame, embeddings = result if isinstance(result, tuple) else (result, None)
+            voices = {str(k): [float(x) for x in v] for k, v in (embeddings or {}).items()}
             turns = [
                 SpeakerTurn(start=round(float(row.start), 3), end=round(float(row.end), 3), speaker=str(row.speaker))
                 for row in frame.itertuples()
             ]
         report(1.0, "done")
-        return assemble_transcript(
+        transcript = assemble_transcript(
             engine=self.name,
             model=self.model_name,
             language=language,
@@ -155,6 +163,7 @@ class WhisperXEngine:
             turns=turns,
             diarized=options.diarize,
         )
+        return attach_voices(transcript, turns, voices, self._settings.diarization_model)
 
     def _aligner(self, language: str) -> Aligner:
         with self._loading:

@@ -442,3 +442,139 @@ RETURNING id
 -- One sweeper pass at a time across every process that runs one: the lock lives as long as the transaction
 -- the pass holds open, so a sweeper that dies releases it with its connection.
 SELECT pg_try_advisory_xact_lock(hashtext('vidpipe-sweep')) AS locked
+
+-- ==== voices ====
+
+-- name: voice_store_speaker_embedding
+UPDATE transcript_speakers SET embedding = %(embedding)s::real[], embedding_model = %(model)s
+WHERE transcript_id = %(transcript_id)s AND label = %(label)s
+
+-- name: voice_speakers_for_transcript
+-- The speakers as readers see them: the name and, for an automatic one, which voice matched and how well.
+SELECT label, display_name, name_source, voice_profile_id, voice_confidence
+FROM transcript_speakers WHERE transcript_id = %(transcript_id)s ORDER BY label
+
+-- name: voice_speaker_for_update
+SELECT label, display_name, name_source, voice_profile_id, embedding, embedding_model
+FROM transcript_speakers WHERE transcript_id = %(transcript_id)s AND label = %(label)s FOR UPDATE
+
+-- name: voice_transcript_speakers_for_matching
+-- Speakers with a voice and no name the user typed; the transcript's owner comes along for the profiles.
+SELECT s.label, s.embedding, s.embedding_model, s.name_source, m.owner_id,
+       COALESCE(array_agg(r.profile_id) FILTER (WHERE r.profile_id IS NOT NULL), '{}') AS rejected
+FROM transcript_speakers s
+JOIN transcripts t ON t.id = s.transcript_id
+JOIN media m ON m.id = t.media_id
+LEFT JOIN voice_rejections r ON r.transcript_id = s.transcript_id AND r.label = s.label
+WHERE s.transcript_id = %(transcript_id)s AND s.embedding IS NOT NULL AND s.name_source IS DISTINCT FROM 'user'
+GROUP BY s.label, s.embedding, s.embedding_model, s.name_source, m.owner_id
+ORDER BY s.label
+
+-- name: voice_profiles_for_model
+SELECT p.id, p.name, e.embedding
+FROM voice_profiles p JOIN voice_embeddings e ON e.profile_id = p.id
+WHERE p.owner_id = %(owner_id)s AND e.model = %(model)s
+ORDER BY p.name
+
+-- name: voice_set_auto_label
+-- Only over no name or an earlier automatic one: a name the user typed is never overwritten.
+UPDATE transcript_speakers
+SET display_name = %(name)s, name_source = 'voice', voice_profile_id = %(profile_id)s,
+    voice_confidence = %(confidence)s
+WHERE transcript_id = %(transcript_id)s AND label = %(label)s AND name_source IS DISTINCT FROM 'user'
+RETURNING label
+
+-- name: voice_set_user_label
+UPDATE transcript_speakers
+SET name_source = %(name_source)s, voice_profile_id = %(profile_id)s, voice_confidence = NULL
+WHERE transcript_id = %(transcript_id)s AND label = %(label)s
+
+-- name: voice_clear_auto_label
+-- Undo of an automatic label: back to the machine label, and the profile is not suggested there again.
+WITH cleared AS (
+    UPDATE transcript_speakers s
+    SET display_name = NULL, name_source = NULL, voice_profile_id = NULL, voice_confidence = NULL
+    FROM (SELECT display_name, voice_profile_id FROM transcript_speakers
+          WHERE transcript_id = %(transcript_id)s AND label = %(label)s AND name_source = 'voice' FOR UPDATE) old
+    WHERE s.transcript_id = %(transcript_id)s AND s.label = %(label)s
+    RETURNING old.display_name AS old_name, old.voice_profile_id AS profile_id
+), rejected AS (
+    INSERT INTO voice_rejections (transcript_id, label, profile_id)
+    SELECT %(transcript_id)s, %(label)s, profile_id FROM cleared WHERE profile_id IS NOT NULL
+    ON CONFLICT DO NOTHING
+)
+SELECT old_name, profile_id FROM cleared
+
+-- name: voice_profile_by_name_for_update
+SELECT id FROM voice_profiles WHERE owner_id = %(owner_id)s AND name = %(name)s FOR UPDATE
+
+-- name: voice_insert_profile
+INSERT INTO voice_profiles (owner_id, name) VALUES (%(owner_id)s, %(name)s)
+ON CONFLICT (owner_id, name) DO UPDATE SET updated_at = now()
+RETURNING id
+
+-- name: voice_embedding_for_update
+SELECT embedding, samples FROM voice_embeddings
+WHERE profile_id = %(profile_id)s AND model = %(model)s FOR UPDATE
+
+-- name: voice_upsert_embedding
+INSERT INTO voice_embeddings (profile_id, model, embedding, samples)
+VALUES (%(profile_id)s, %(model)s, %(embedding)s::real[], %(samples)s)
+ON CONFLICT (profile_id, model) DO UPDATE
+SET embedding = EXCLUDED.embedding, samples = EXCLUDED.samples, updated_at = now()
+
+-- name: voice_delete_embedding
+DELETE FROM voice_embeddings WHERE profile_id = %(profile_id)s AND model = %(model)s
+
+-- name: voice_delete_empty_profile
+-- A profile whose last sample was taken back holds no voice any more.
+DELETE FROM voice_profiles p
+WHERE p.id = %(profile_id)s AND NOT EXISTS (SELECT 1 FROM voice_embeddings e WHERE e.profile_id = p.id)
+
+-- name: voice_list_profiles
+SELECT p.id, p.name, p.created_at, p.updated_at,
+       COALESCE(sum(e.samples), 0)::integer AS samples,
+       COALESCE(array_agg(e.model ORDER BY e.model) FILTER (WHERE e.model IS NOT NULL), '{}') AS models,
+       (SELECT count(*) FROM transcript_speakers s WHERE s.voice_profile_id = p.id)::integer AS speakers
+FROM voice_profiles p LEFT JOIN voice_embeddings e ON e.profile_id = p.id
+WHERE p.owner_id = %(owner_id)s
+GROUP BY p.id
+ORDER BY p.name
+
+-- name: voice_rename_profile
+UPDATE voice_profiles p SET name = %(name)s, updated_at = now()
+FROM (SELECT name FROM voice_profiles WHERE id = %(profile_id)s AND owner_id = %(owner_id)s FOR UPDATE) old
+WHERE p.id = %(profile_id)s AND p.owner_id = %(owner_id)s
+RETURNING p.id, old.name AS old_name
+
+-- name: voice_rename_profile_labels
+-- The transcripts' speakers that carry the profile's old name follow the rename, each with an edit record.
+WITH renamed AS (
+    UPDATE transcript_speakers s SET display_name = %(name)s
+    FROM transcripts t
+    WHERE s.voice_profile_id = %(profile_id)s AND s.display_name = %(old_name)s AND t.id = s.transcript_id
+    RETURNING t.media_id, s.transcript_id, s.label
+)
+INSERT INTO edits (media_id, transcript_id, editor_id, target, target_key, old_value, new_value)
+SELECT media_id, transcript_id, %(editor_id)s, 'speaker_name', label, %(old_name)s, %(name)s FROM renamed
+
+-- name: voice_clear_profile_auto_labels
+-- Deleting a profile takes its automatic labels back to the machine labels; names users typed stay.
+UPDATE transcript_speakers SET display_name = NULL, name_source = NULL, voice_confidence = NULL
+WHERE voice_profile_id = %(profile_id)s AND name_source = 'voice'
+
+-- name: voice_delete_profile
+DELETE FROM voice_profiles WHERE id = %(profile_id)s AND owner_id = %(owner_id)s RETURNING id
+
+-- name: voice_user_profiles
+-- Profiles the user already put on a speaker of this transcript: no other speaker there can be them.
+SELECT DISTINCT voice_profile_id FROM transcript_speakers
+WHERE transcript_id = %(transcript_id)s AND name_source = 'user' AND voice_profile_id IS NOT NULL
+
+-- name: voice_unset_auto_label
+UPDATE transcript_speakers
+SET display_name = NULL, name_source = NULL, voice_profile_id = NULL, voice_confidence = NULL
+WHERE transcript_id = %(transcript_id)s AND label = %(label)s AND name_source = 'voice'
+
+-- name: voice_profile_owned
+SELECT id FROM voice_profiles WHERE id = %(profile_id)s AND owner_id = %(owner_id)s FOR UPDATE
