@@ -1,4 +1,4 @@
-"""The web UI: static files under /static/ and three HTML shells (their scripts call the API with the token)."""
+"""The web UI: static files under /static/ and four HTML shells (their scripts call the API with the token)."""
 
 from __future__ import annotations
 
@@ -32,5 +32,11 @@ async def video_page(media_id: FromPath[str]) -> File:
     return _page("video.html")
 
 
+@get("/voices", include_in_schema=False)
+async def voices_page() -> File:
+    return _page("voices.html")
+
+
 def web_routes() -> list[Any]:
-    return [upload_page, videos_page, video_page, create_static_files_router(path="/static", directories=[WEB_DIR])]
+    static = create_static_files_router(path="/static", directories=[WEB_DIR])
+    return [upload_page, videos_page, video_page, voices_page, static]

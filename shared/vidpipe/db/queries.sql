@@ -505,9 +505,6 @@ WITH cleared AS (
 )
 SELECT old_name, profile_id FROM cleared
 
--- name: voice_profile_by_name_for_update
-SELECT id FROM voice_profiles WHERE owner_id = %(owner_id)s AND name = %(name)s FOR UPDATE
-
 -- name: voice_insert_profile
 INSERT INTO voice_profiles (owner_id, name) VALUES (%(owner_id)s, %(name)s)
 ON CONFLICT (owner_id, name) DO UPDATE SET updated_at = now()

@@ -3,6 +3,7 @@
 import {
   api, ApiError, bytes, clock, createTracker, el, followTask, initPage, showError, TERMINAL, when,
 } from "./app.js";
+import { decorateSpeaker, mountVoiceMatch } from "./voices.js";
 
 const $ = (id) => document.getElementById(id);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -193,6 +194,17 @@ function renderSpeakers(transcript) {
     return;
   }
   list.replaceChildren(...speakers.map(speakerRow));
+  mountVoiceMatch(list, voiceContext());
+}
+
+// Voice profiles (voices.js): automatic names show their match and can be undone.
+function voiceContext() {
+  const onSpeakers = (speakers) => {
+    page.media.transcript.speakers = speakers;
+    renderSpeakers(page.media.transcript);
+    refreshSpeakerNames();
+  };
+  return { mediaId, isOwner: Boolean(page.media?.is_owner), onSpeakers };
 }
 
 function speakerRow(speaker) {
@@ -228,7 +240,7 @@ function speakerRow(speaker) {
     input.focus();
     input.select();
   });
-  return row;
+  return decorateSpeaker(row, speaker, voiceContext());
 }
 
 function refreshSpeakerNames() {

@@ -1,0 +1,194 @@
+"""Voice profiles in a real browser (Debian's Chromium driven by Playwright) against the real embedded stack.
+
+The user processes one sentence of Kennedy's (video A), names its speaker on the transcript page, then
+processes the next sentence (video B, never heard before): B's speaker arrives named after A's, with the
+match's confidence, and one click undoes it. The "Voices" page lists the profile to rename and delete; another
+user sees none of it. The videos go up through the API client (the upload page has its own test); everything
+the feature shows happens in the browser. Screenshots go to test-artifacts/web/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from vidpipe.testing import shipped_audio
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "web"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+KENNEDY = "John F. Kennedy"
+
+pytestmark = [pytest.mark.integration, pytest.mark.models]
+
+
+def _need(reason: str) -> None:
+    # On a developer machine a missing browser skips; in CI it is a broken setup and must fail loudly.
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this is an error, not a skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def playwright_api() -> Any:
+    try:
+        from playwright import sync_api
+    except ImportError:
+        _need("the `playwright` Python package is not installed")
+    if not CHROMIUM.exists():
+        _need(f"{CHROMIUM} is missing: apt-get install -y $(cat requirements/web-system-packages.txt)")
+    return sync_api
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, playwright_api: Any) -> Iterator[Any]:
+    from vidpipe import devstack
+
+    root = tmp_path_factory.mktemp("voicestack")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TRANSCRIBER_MODEL", "tiny.en")
+        env.setenv("SUMMARIZER_LOCAL_MODEL", "SmolLM2-135M-Instruct-Q4_1")
+        env.setenv("VIDPIPE_LOG_FORMAT", "json")
+        dev = devstack.DevStack(state_dir=root / "state", echo=False)
+        with dev:
+            yield dev
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_api: Any) -> Iterator[Any]:
+    with playwright_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def token_for(stack: Any, subject: str) -> str:
+    from vidpipe.settings import AuthSettings
+    from vidpipe.tokens import mint_local_token
+
+    return mint_local_token(AuthSettings(jwt_secret=stack.env["AUTH_JWT_SECRET"]), subject)
+
+
+def new_page(browser: Any, stack: Any, subject: str, errors: list[str]) -> Any:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(f"{stack.gateway_url}/#token={token_for(stack, subject)}")
+    page.get_by_test_id("signed-in-as").wait_for()
+    return page
+
+
+def kennedy_video(directory: Path, name: str, start_s: float, end_s: float) -> Path:
+    """A short MP4 of one stretch of the JFK clip over a plain picture (small: the CPU is shared)."""
+    from vidpipe_moderator.testmedia import write_slideshow
+    from vidpipe_transcriber.audio import SAMPLE_RATE, decode_audio
+
+    samples = decode_audio(shipped_audio("jfk.flac"))[int(start_s * SAMPLE_RATE) : int(end_s * SAMPLE_RATE)]
+    audio = directory / f"{name}.wav"
+    with wave.open(str(audio), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    picture = np.full((180, 320, 3), (40, 70, 140), dtype=np.uint8)
+    return write_slideshow(
+        directory / f"{name}.mp4", [picture], seconds_per_image=end_s - start_s, fps=5, size=(320, 180), audio=audio
+    )
+
+
+def process(stack: Any, subject: str, video: Path) -> str:
+    from rich.console import Console
+
+    from vidpipe.client import process_file
+
+    media = process_file(stack.gateway_url, token_for(stack, subject), video, {"language": "en"}, Console(quiet=True))
+    media_id: str = media["id"]
+    return media_id
+
+
+@pytest.mark.timeout(1200)  # the stack's start, two videos through every stage on a shared CPU
+def test_a_named_voice_is_recognised_in_the_next_video_and_undone(stack: Any, browser: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    # Video A: "And so my fellow Americans, ask not what your country can do for you"; B: the rest.
+    first = process(stack, "voice-user", kennedy_video(tmp_path, "kennedy part 1", 0.0, 5.6))
+
+    # Given the user named A's speaker on its transcript page
+    page = new_page(browser, stack, "voice-user", errors)
+    page.goto(f"{stack.gateway_url}/videos/{first}")
+    row = page.locator('li[data-speaker="SPEAKER_00"]')
+    row.get_by_test_id("speaker-rename").click()
+    page.get_by_test_id("speaker-name-input").fill(KENNEDY)
+    page.get_by_test_id("speaker-save").click()
+    expect(row.get_by_test_id("speaker-name")).to_have_text(KENNEDY)
+    expect(row.get_by_test_id("voice-match")).to_have_count(0)  # a typed name is no automatic one
+
+    # When video B, the next sentence of the same voice, is processed
+    second = process(stack, "voice-user", kennedy_video(tmp_path, "kennedy part 2", 5.6, 11.0))
+
+    # Then B's speaker arrives with the name, the match's confidence and an undo
+    page.goto(f"{stack.gateway_url}/videos/{second}")
+    row = page.locator('li[data-speaker="SPEAKER_00"]')
+    expect(row.get_by_test_id("speaker-name")).to_have_text(KENNEDY, timeout=15_000)
+    expect(row.get_by_test_id("voice-match")).to_have_text(re.compile(r"^voice match (\d{2}|100)%$"))
+    percent = int(re.search(r"(\d+)%", row.get_by_test_id("voice-match").inner_text()).group(1))  # type: ignore[union-attr]
+    assert 50 <= percent <= 100
+    expect(page.locator('.segment-speaker[data-speaker="SPEAKER_00"]').first).to_have_text(KENNEDY)
+    page.screenshot(path=str(ARTIFACTS / "voices-1-auto-label.png"), full_page=True)
+
+    # When the user undoes it, the machine label is back everywhere, and matching again keeps it off
+    row.get_by_test_id("voice-undo").click()
+    expect(row.get_by_test_id("speaker-name")).to_have_text("SPEAKER_00")
+    expect(row.get_by_test_id("voice-match")).to_have_count(0)
+    expect(page.locator('.segment-speaker[data-speaker="SPEAKER_00"]').first).to_have_text("SPEAKER_00")
+    page.get_by_test_id("voice-match-now").click()
+    expect(page.locator(".voice-tools .save-state")).to_have_text("No known voice found")
+    expect(row.get_by_test_id("speaker-name")).to_have_text("SPEAKER_00")
+    page.reload()
+    expect(page.locator('li[data-speaker="SPEAKER_00"]').get_by_test_id("speaker-name")).to_have_text("SPEAKER_00")
+    page.screenshot(path=str(ARTIFACTS / "voices-2-undone.png"), full_page=True)
+
+    # The Voices page lists the profile; renaming it renames the speaker named after it
+    page.goto(f"{stack.gateway_url}/voices")
+    voice = page.locator("tr[data-voice-id]")
+    expect(voice).to_have_count(1)
+    expect(voice.get_by_test_id("voice-name")).to_have_text(KENNEDY)
+    expect(voice).to_contain_text("learnt from 1 speaker")
+    page.screenshot(path=str(ARTIFACTS / "voices-3-profiles.png"), full_page=True)
+    voice.get_by_test_id("voice-rename").click()
+    page.get_by_test_id("voice-name-input").fill("President Kennedy")
+    page.get_by_test_id("voice-save").click()
+    expect(page.locator("tr[data-voice-id]").get_by_test_id("voice-name")).to_have_text("President Kennedy")
+    page.goto(f"{stack.gateway_url}/videos/{first}")
+    expect(page.locator('li[data-speaker="SPEAKER_00"]').get_by_test_id("speaker-name")).to_have_text(
+        "President Kennedy", timeout=15_000
+    )
+
+    # Another user has no voices at all, and cannot see this one
+    other_errors: list[str] = []
+    stranger = new_page(browser, stack, "someone-else", other_errors)
+    stranger.goto(f"{stack.gateway_url}/voices")
+    expect(stranger.get_by_test_id("voices-empty")).to_be_visible()
+    stranger.context.close()
+
+    # Deleting takes two clicks and leaves the list empty
+    page.goto(f"{stack.gateway_url}/voices")
+    delete = page.locator("tr[data-voice-id]").get_by_test_id("voice-delete")
+    delete.click()
+    expect(delete).to_have_text("Really forget this voice?")
+    delete.click()
+    expect(page.get_by_test_id("voices-empty")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "voices-4-deleted.png"), full_page=True)
+    page.context.close()
+    assert not errors and not other_errors, errors + other_errors
