@@ -114,7 +114,7 @@ def diarize_pieces(of: int) -> list[Piece]:
             if result.embeddings is None or result.labels is None:
                 continue
             labels = result.labels.tolist()
-            full = [end - start >= WINDOW_SECONDS - 1e-6 for start, end in result.windows]
+            full = [bool(end - start >= WINDOW_SECONDS - 1e-6) for start, end in result.windows]
             steady = [
                 f and all(labels[j] == labels[i] for j in (i - 1, i + 1) if 0 <= j < len(labels))
                 for i, f in enumerate(full)
@@ -228,7 +228,10 @@ def main() -> int:
         halves, thirds = diarize_pieces(2), diarize_pieces(3)
         if args.cache:
             args.cache.write_text(
-                json.dumps({"halves": [vars(p) for p in halves], "thirds": [vars(p) for p in thirds]})
+                json.dumps(
+                    {"halves": [vars(p) for p in halves], "thirds": [vars(p) for p in thirds]},
+                    default=lambda value: value.item(),  # numpy scalars
+                )
             )
 
     def by_index(pieces: list[Piece], i: int) -> list[Piece]:

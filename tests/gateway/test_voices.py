@@ -156,6 +156,10 @@ async def test_undo_restores_the_machine_label_and_the_voice_is_not_suggested_th
     assert (twice.status_code, twice.json()["code"]) == (409, "no_voice_label")
     typed = await client.delete(f"/api/media/{first}/speakers/SPEAKER_00/voice", headers=auth("alice"))
     assert typed.status_code == 409
+    unknown = await client.delete(f"/api/media/{second}/speakers/SPEAKER_09/voice", headers=auth("alice"))
+    assert unknown.status_code == 409
+    control = await client.delete(f"/api/media/{second}/speakers/SPEAKER%0100/voice", headers=auth("alice"))
+    assert (control.status_code, control.json()["code"]) == (422, "invalid_characters")
     assert (await speakers(client, first))["SPEAKER_00"]["name"] == "Alice"
 
 

@@ -94,6 +94,7 @@ class VoiceService:
 
     async def undo(self, user: CurrentUser, media_id: uuid.UUID, label: str) -> SpeakersResponse:
         """Back to the machine label; that voice is not suggested for this speaker again."""
+        label = require_safe(label, "speaker label")
         async with self._b.pool.connection() as conn:
             async with conn.transaction():
                 transcript_id = await self._owned_transcript(conn, user, media_id)

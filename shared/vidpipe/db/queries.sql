@@ -466,7 +466,8 @@ FROM transcript_speakers s
 JOIN transcripts t ON t.id = s.transcript_id
 JOIN media m ON m.id = t.media_id
 LEFT JOIN voice_rejections r ON r.transcript_id = s.transcript_id AND r.label = s.label
-WHERE s.transcript_id = %(transcript_id)s AND s.embedding IS NOT NULL AND s.name_source IS DISTINCT FROM 'user'
+WHERE s.transcript_id = %(transcript_id)s AND s.embedding IS NOT NULL
+  AND (s.name_source = 'voice' OR (s.name_source IS NULL AND s.display_name IS NULL))
 GROUP BY s.label, s.embedding, s.embedding_model, s.name_source, m.owner_id
 ORDER BY s.label
 
@@ -481,7 +482,8 @@ ORDER BY p.name
 UPDATE transcript_speakers
 SET display_name = %(name)s, name_source = 'voice', voice_profile_id = %(profile_id)s,
     voice_confidence = %(confidence)s
-WHERE transcript_id = %(transcript_id)s AND label = %(label)s AND name_source IS DISTINCT FROM 'user'
+WHERE transcript_id = %(transcript_id)s AND label = %(label)s
+  AND (name_source = 'voice' OR (name_source IS NULL AND display_name IS NULL))
 RETURNING label
 
 -- name: voice_set_user_label

@@ -83,7 +83,7 @@ function profileRow(profile) {
     el("td", { class: "hide-narrow" }, learnt),
     el("td", { class: "num" }, String(profile.speakers)),
     el("td", { class: "hide-narrow" }, when(profile.updated_at)),
-    el("td", { class: "actions" }, rename, remove, state));
+    el("td", {}, el("span", { class: "actions" }, rename, remove, state)));
 
   const fail = (error) => {
     state.textContent = error.message;
