@@ -69,16 +69,22 @@ def cluster_speakers(
 
 
 def speaker_voices(
-    embeddings: npt.ArrayLike, labels: IntArray, preferred: npt.NDArray[np.bool_], *, min_windows: int
+    embeddings: npt.ArrayLike,
+    labels: IntArray,
+    preferred: npt.NDArray[np.bool_] | None = None,
+    *,
+    min_windows: int,
 ) -> dict[int, list[float]]:
     """Each speaker's voice: the unit mean of its windows' unit embeddings.
 
-    Only `preferred` windows count when a speaker has enough of them (the diarizer prefers full-length
-    windows inside a run of one speaker); windows never embedded (all zeros) never count. Speakers with fewer
-    than `min_windows` usable windows get no voice.
+    With `preferred`, only those windows count when a speaker has enough of them (bench/voices.py compares
+    such recipes); windows never embedded (all zeros) never count. Speakers with fewer than `min_windows`
+    usable windows get no voice.
     """
     x = np.asarray(embeddings, dtype=np.float64)
     usable = np.linalg.norm(x, axis=1) > 1e-9
+    if preferred is None:
+        preferred = np.ones(x.shape[0], dtype=bool)
     x = _l2_normalise(np.where(usable[:, None], x, 1.0))
     voices: dict[int, list[float]] = {}
     for label in np.unique(labels).tolist():

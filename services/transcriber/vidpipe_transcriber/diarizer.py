@@ -157,7 +157,8 @@ class CamPlusPlusDiarizer:
         labels = cluster_speakers(
             embeddings, min_speakers=min_speakers, max_speakers=max_speakers, config=self._clustering
         )
-        voices = speaker_voices(embeddings, labels, steady_windows(windows, labels), min_windows=MIN_VOICE_WINDOWS)
+        # Every embedded window counts: bench/voices.py found leaving out short or turn-edge windows no better.
+        voices = speaker_voices(embeddings, labels, min_windows=MIN_VOICE_WINDOWS)
         return Diarization(
             turns=_frames_to_turns(pieces, windows, labels),
             voices={f"raw{label}": vector for label, vector in voices.items()},
@@ -219,21 +220,6 @@ class CamPlusPlusDiarizer:
                 progress(done / len(windows))
         flush()
         return out
-
-
-def steady_windows(windows: Sequence[_Window], labels: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-    """Full-length windows inside a speaker's run: their neighbours in the same region have the same label.
-
-    A window at a change of speaker holds some of the other voice; leaving those out of a speaker's voice
-    keeps it closer to the speaker alone, which is what a later recording of them is compared with.
-    """
-    steady = np.zeros(len(windows), dtype=bool)
-    for i, window in enumerate(windows):
-        if window.end - window.start < WINDOW_SECONDS - 1e-6:
-            continue
-        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(windows) and windows[j].piece == window.piece]
-        steady[i] = all(labels[j] == labels[i] for j in neighbours)
-    return steady
 
 
 def load_campplus_diarizer(threads: int = 0) -> CamPlusPlusDiarizer:
