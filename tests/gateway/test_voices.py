@@ -103,12 +103,7 @@ async def test_a_named_voice_labels_the_owners_next_video_with_its_confidence(
     # Given Alice named the first speaker of her first video
     first = await video_with_voices(client, pool, "alice", [ALICE, CAROL])
     renamed = await name(client, first, {"SPEAKER_00": "Alice"})
-    assert renamed["speakers"][0] == {
-        "label": "SPEAKER_00",
-        "name": "Alice",
-        "name_source": "user",
-        "voice_confidence": None,
-    }
+    assert renamed["speakers"][0] == {"label": "SPEAKER_00", "name": "Alice"}  # typed: no voice fields
     [profile] = await voices(client)
     assert (profile["name"], profile["samples"], profile["models"], profile["speakers"]) == ("Alice", 1, [MODEL], 1)
 
@@ -120,7 +115,7 @@ async def test_a_named_voice_labels_the_owners_next_video_with_its_confidence(
     assert found["SPEAKER_01"]["name"] == "Alice"
     assert found["SPEAKER_01"]["name_source"] == "voice"
     assert 0.9 < found["SPEAKER_01"]["voice_confidence"] <= 1.0
-    assert found["SPEAKER_00"] == {"label": "SPEAKER_00", "name": None, "name_source": None, "voice_confidence": None}
+    assert found["SPEAKER_00"] == {"label": "SPEAKER_00", "name": None}
     # An automatic label teaches nothing: the profile still holds the one sample the user gave
     assert (await voices(client))[0]["samples"] == 1
     # Subtitles use the recognised name like any other
@@ -141,12 +136,7 @@ async def test_undo_restores_the_machine_label_and_the_voice_is_not_suggested_th
 
     # Then the machine label is back, the undo is in the edit history, and matching again keeps it off
     assert undone.status_code == 200, undone.text
-    assert undone.json()["speakers"][0] == {
-        "label": "SPEAKER_00",
-        "name": None,
-        "name_source": None,
-        "voice_confidence": None,
-    }
+    assert undone.json()["speakers"][0] == {"label": "SPEAKER_00", "name": None}
     edits = (await client.get(f"/api/media/{second}/edits", headers=auth("alice"))).json()
     assert [(e["target_key"], e["old_value"], e["new_value"]) for e in edits] == [("SPEAKER_00", "Alice", None)]
     again = await client.post(f"/api/media/{second}/speakers/voices", headers=auth("alice"))
@@ -244,12 +234,7 @@ async def test_renaming_and_deleting_a_profile(client: AsyncTestClient[Any], poo
     # Deleting forgets the voice: its automatic labels go, the names she typed stay
     assert (await client.delete(f"/api/voices/{alice}", headers=auth("alice"))).status_code == 204
     assert (await speakers(client, second))["SPEAKER_00"]["name"] is None
-    assert (await speakers(client, first))["SPEAKER_00"] == {
-        "label": "SPEAKER_00",
-        "name": "Alice Smith",
-        "name_source": "user",
-        "voice_confidence": None,
-    }
+    assert (await speakers(client, first))["SPEAKER_00"] == {"label": "SPEAKER_00", "name": "Alice Smith"}
     assert [p["name"] for p in await voices(client)] == ["Carol"]
     third = await video_with_voices(client, pool, "alice", [same_voice(ALICE, 16)])
     assert (await speakers(client, third))["SPEAKER_00"]["name"] is None

@@ -35,8 +35,8 @@ async def speakers_body(conn: AsyncConnection[Any], transcript_id: uuid.UUID) ->
         Speaker(
             label=s["label"],
             name=s["display_name"],
-            name_source=s["name_source"],
-            voice_confidence=None if s["voice_confidence"] is None else round(float(s["voice_confidence"]), 4),
+            name_source="voice" if s["name_source"] == "voice" else None,
+            voice_confidence=round(float(s["voice_confidence"]), 4) if s["name_source"] == "voice" else None,
         )
         for s in rows
     ]

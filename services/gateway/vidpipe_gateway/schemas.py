@@ -118,13 +118,14 @@ class Segment(msgspec.Struct, frozen=True):
     words: list[Word]
 
 
-class Speaker(msgspec.Struct, frozen=True):
+class Speaker(msgspec.Struct, frozen=True, omit_defaults=True):
     label: str
     name: str | None
-    name_source: Literal["user", "voice"] | None = None
-    """Who named the speaker: the user, or a voice profile of the owner's that matched (undoable)."""
+    name_source: Literal["voice"] | None = None
+    """"voice" when one of the owner's voice profiles named this speaker automatically (undoable); absent
+    when the name, if any, was typed."""
     voice_confidence: float | None = None
-    """For a `voice` name: cosine similarity of this voice and the profile's, 0..1."""
+    """For a `voice` name: cosine similarity of this voice and the profile's (0..1); absent otherwise."""
 
 
 class TranscriptBody(msgspec.Struct, frozen=True):
