@@ -38,6 +38,8 @@ _MARKERS = re.compile(f"([{START}{STOP}])")
 HEADLINE_OPTIONS = (
     f'StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "'
 )
+WHOLE_OPTIONS = f"StartSel={START}, StopSel={STOP}, HighlightAll=true"
+WHOLE_CHARS = 300  # a segment or note up to this long is shown whole
 MAX_OFFSET = 500  # results are bounded: past the first few hundred, a better query beats paging
 _WORD = re.compile(r"^\w+$")
 _OPERATOR_WORDS = frozenset({"or", "and"})
@@ -119,6 +121,8 @@ class SearchService:
                         "offset": offset,
                         "markers": START + STOP,
                         "headline_options": HEADLINE_OPTIONS,
+                        "whole_options": WHOLE_OPTIONS,
+                        "whole_chars": WHOLE_CHARS,
                     },
                 )
             ).fetchall()

@@ -552,7 +552,10 @@ page AS (
 )
 SELECT p.media_id, p.kind, p.segment_idx, p.time_s, p.speaker, p.rank, r.filename, r.is_owner, ls.title,
        sp.display_name AS speaker_name,
-       ts_headline('simple', translate(p.body, %(markers)s, ''), q.query, %(headline_options)s) AS snippet
+       -- A short text comes back whole (fragments would drop its edge punctuation), a long one in fragments.
+       ts_headline('simple', translate(p.body, %(markers)s, ''), q.query,
+                   CASE WHEN length(p.body) <= %(whole_chars)s THEN %(whole_options)s
+                        ELSE %(headline_options)s END) AS snippet
 FROM page p
 JOIN readable r ON r.id = p.media_id
 CROSS JOIN q
