@@ -182,6 +182,17 @@ async def test_notes_and_images_inline_then_search_jumps_to_the_note(
         await expect(page.get_by_test_id("annotation").first).to_be_in_viewport()
         await page.screenshot(path=str(ARTIFACTS / "notes-4-jumped-from-search.png"), full_page=False)
 
+        # And on a phone (375 px) the notes, the find bar and the search page fit the width
+        await page.set_viewport_size({"width": 375, "height": 800})
+        for url, shot in (
+            (page.url, "notes-5-phone-transcript.png"),
+            (f"{base_url}/search?q=budget", "notes-6-phone-search.png"),
+        ):
+            await page.goto(url)
+            await expect(page.locator("[data-testid=annotation], [data-testid=search-hit]").first).to_be_visible()
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 375, url
+            await page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
+
         # But another user finds nothing of hers
         other = await (await browser.new_context()).new_page()
         await other.goto(f"{base_url}/search?q=pelican#token={auth('mallory')['Authorization'].split()[1]}")
