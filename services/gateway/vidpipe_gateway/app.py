@@ -14,13 +14,16 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from vidpipe.logging import configure_logging
 from vidpipe.settings import Settings
+from vidpipe_gateway.annotations import AnnotationController
 from vidpipe_gateway.auth import CurrentUser, JWTAuthenticationMiddleware
 from vidpipe_gateway.errors import http_error_handler, internal_error_handler
+from vidpipe_gateway.exports import ExportController
 from vidpipe_gateway.headers import security_headers
 from vidpipe_gateway.media import MediaController
 from vidpipe_gateway.people import PeopleController
 from vidpipe_gateway.redaction import install_log_redaction
 from vidpipe_gateway.runtime import GatewayRuntime
+from vidpipe_gateway.search import SearchController, search_page
 from vidpipe_gateway.services import Backends
 from vidpipe_gateway.videos import VideoController, status_events
 from vidpipe_gateway.web import web_routes
@@ -66,7 +69,18 @@ def create_app(settings: Settings) -> Litestar:
         )
     handlers: dict[Any, Any] = {HTTPException: http_error_handler, Exception: internal_error_handler}
     return Litestar(
-        route_handlers=[health, VideoController, MediaController, PeopleController, status_events, *web_routes()],
+        route_handlers=[
+            health,
+            VideoController,
+            MediaController,
+            PeopleController,
+            status_events,
+            *web_routes(),
+            AnnotationController,
+            ExportController,
+            SearchController,
+            search_page,
+        ],  # notes + search
         lifespan=[runtime.lifespan],
         dependencies=runtime.dependencies(),
         middleware=middleware,

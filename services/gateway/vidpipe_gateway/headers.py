@@ -38,7 +38,7 @@ def security_headers(aws: AWSSettings) -> Any:
             "script-src 'self'",
             # The pages set a few style attributes (speaker colours); no script can be injected through CSS.
             "style-src 'self' 'unsafe-inline'",
-            "img-src 'self' data: blob:",
+            f"img-src 'self' data: blob: {storage}",  # images pinned to transcripts are presigned GETs
             f"media-src 'self' blob: {storage}",
             f"connect-src 'self' {storage}",
             "object-src 'none'",

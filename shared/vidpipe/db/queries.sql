@@ -442,3 +442,127 @@ RETURNING id
 -- One sweeper pass at a time across every process that runs one: the lock lives as long as the transaction
 -- the pass holds open, so a sweeper that dies releases it with its connection.
 SELECT pg_try_advisory_xact_lock(hashtext('vidpipe-sweep')) AS locked
+
+-- ==== notes and search ====
+
+-- name: notes_count_for_media
+SELECT count(*) AS annotations FROM annotations WHERE media_id = %(media_id)s
+
+-- name: notes_insert_note
+INSERT INTO annotations (media_id, author_id, kind, time_s, after_segment, body)
+VALUES (%(media_id)s, %(author_id)s, 'note', %(time_s)s, %(after_segment)s, %(body)s)
+RETURNING id, media_id, kind, time_s, after_segment, body, state, image_key, content_type, size_bytes,
+          created_at, updated_at
+
+-- name: notes_insert_image
+-- A reserved image: counts for nothing (never listed, searched or exported) until it is confirmed.
+INSERT INTO annotations (id, media_id, author_id, kind, time_s, after_segment, body, state, upload_key,
+                         content_type, size_bytes)
+VALUES (%(id)s, %(media_id)s, %(author_id)s, 'image', %(time_s)s, %(after_segment)s, %(body)s, 'pending',
+        %(upload_key)s, %(content_type)s, %(size_bytes)s)
+RETURNING id, media_id, kind, time_s, after_segment, body, state, image_key, content_type, size_bytes,
+          created_at, updated_at
+
+-- name: notes_for_media
+-- What readers see: notes and confirmed images, in transcript order.
+SELECT id, media_id, kind, time_s, after_segment, body, state, image_key, content_type, size_bytes,
+       created_at, updated_at
+FROM annotations WHERE media_id = %(media_id)s AND state = 'ready'
+ORDER BY time_s, created_at, id
+
+-- name: notes_get_for_update
+SELECT id, media_id, kind, time_s, after_segment, body, state, upload_key, image_key, content_type, size_bytes,
+       created_at, updated_at
+FROM annotations WHERE id = %(annotation_id)s AND media_id = %(media_id)s
+FOR UPDATE
+
+-- name: notes_update
+-- A null keeps the stored value (after_segment is cleared with clear_after_segment).
+UPDATE annotations
+SET body = COALESCE(%(body)s, body),
+    time_s = COALESCE(%(time_s)s, time_s),
+    after_segment = CASE WHEN %(clear_after_segment)s THEN NULL
+                         ELSE COALESCE(%(after_segment)s, after_segment) END,
+    updated_at = now()
+WHERE id = %(annotation_id)s AND media_id = %(media_id)s
+RETURNING id, media_id, kind, time_s, after_segment, body, state, image_key, content_type, size_bytes,
+          created_at, updated_at
+
+-- name: notes_mark_ready
+UPDATE annotations
+SET state = 'ready', image_key = %(image_key)s, content_type = %(content_type)s, size_bytes = %(size_bytes)s,
+    updated_at = now()
+WHERE id = %(annotation_id)s AND media_id = %(media_id)s
+RETURNING id, media_id, kind, time_s, after_segment, body, state, image_key, content_type, size_bytes,
+          created_at, updated_at
+
+-- name: notes_delete
+DELETE FROM annotations WHERE id = %(annotation_id)s AND media_id = %(media_id)s
+
+-- name: notes_search
+-- Full-text search over what the viewer may read: their own media and, unless mine_only, media that people
+-- who befriended them share as friends-visible or public. Strangers' public media are not searched: public
+-- means "anyone with the link", not "listed". Only the latest transcript and summary of each media count.
+-- Ranked with ts_rank (title A > keywords B > summary C > transcript text and notes D); the snippet is made
+-- only for the page returned, with marker characters (stripped from the text first) around each match.
+WITH q AS (
+    SELECT CASE WHEN %(prefix)s::text IS NULL THEN websearch_to_tsquery('simple', %(q)s)
+                ELSE websearch_to_tsquery('simple', %(head)s)
+                     && to_tsquery('simple', quote_literal(%(prefix)s::text) || ':*')
+           END AS query
+),
+readable AS (
+    SELECT m.id, m.filename, m.owner_id = %(viewer_id)s AS is_owner
+    FROM media m
+    WHERE m.owner_id = %(viewer_id)s
+       OR (NOT %(mine_only)s
+           AND m.visibility IN ('friends', 'public')
+           AND EXISTS (SELECT 1 FROM friendships f WHERE f.user_id = m.owner_id AND f.friend_id = %(viewer_id)s))
+),
+latest AS (
+    SELECT DISTINCT ON (t.media_id) t.media_id, t.id AS transcript_id
+    FROM transcripts t JOIN readable r ON r.id = t.media_id
+    ORDER BY t.media_id, t.created_at DESC
+),
+latest_summary AS (
+    SELECT DISTINCT ON (s.transcript_id) l.media_id, s.title, s.keywords, s.summary, s.search_tsv
+    FROM summaries s JOIN latest l ON l.transcript_id = s.transcript_id
+    ORDER BY s.transcript_id, s.created_at DESC
+),
+hits AS (
+    SELECT l.media_id, 'segment' AS kind, s.idx AS segment_idx, s.start_s AS time_s, s.speaker, s.text AS body,
+           ts_rank(s.search_tsv, q.query) AS rank
+    FROM latest l JOIN transcript_segments s ON s.transcript_id = l.transcript_id CROSS JOIN q
+    WHERE s.search_tsv @@ q.query
+    UNION ALL
+    SELECT ls.media_id, 'summary', NULL, NULL, NULL,
+           concat_ws(' · ', ls.title, search_keywords_text(ls.keywords), ls.summary),
+           ts_rank(ls.search_tsv, q.query)
+    FROM latest_summary ls CROSS JOIN q
+    WHERE ls.search_tsv @@ q.query
+    UNION ALL
+    SELECT a.media_id, 'note', a.after_segment, a.time_s, NULL, a.body, ts_rank(a.search_tsv, q.query)
+    FROM annotations a JOIN readable r ON r.id = a.media_id CROSS JOIN q
+    WHERE a.state = 'ready' AND a.search_tsv @@ q.query
+),
+page AS (
+    SELECT * FROM hits
+    ORDER BY rank DESC, media_id, time_s NULLS FIRST, kind, segment_idx
+    LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT p.media_id, p.kind, p.segment_idx, p.time_s, p.speaker, p.rank, r.filename, r.is_owner, ls.title,
+       sp.display_name AS speaker_name,
+       -- A short text comes back whole (fragments would drop its edge punctuation), a long one in fragments.
+       ts_headline('simple', translate(p.body, %(markers)s, ''), q.query,
+                   CASE WHEN length(p.body) <= %(whole_chars)s THEN %(whole_options)s
+                        ELSE %(headline_options)s END) AS snippet
+FROM page p
+JOIN readable r ON r.id = p.media_id
+CROSS JOIN q
+LEFT JOIN latest l ON l.media_id = p.media_id
+LEFT JOIN latest_summary ls ON ls.media_id = p.media_id
+LEFT JOIN transcript_speakers sp ON sp.transcript_id = l.transcript_id AND sp.label = p.speaker
+ORDER BY p.rank DESC, p.media_id, p.time_s NULLS FIRST, p.kind, p.segment_idx
+
+-- name: notes_segment_exists
+SELECT 1 AS found FROM transcript_segments WHERE transcript_id = %(transcript_id)s AND idx = %(idx)s

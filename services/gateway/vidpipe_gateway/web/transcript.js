@@ -3,9 +3,12 @@
 import {
   api, ApiError, bytes, clock, createTracker, el, followTask, initPage, showError, TERMINAL, when,
 } from "./app.js";
+import { mountNotes } from "./annotations.js";
+import { mountFind } from "./search.js";
 
 const $ = (id) => document.getElementById(id);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const EXPORTS = ["srt", "vtt", "txt", "docx", "json"];
 const PALETTE = ["#2458d6", "#c2410c", "#15803d", "#9333ea", "#be123c", "#0e7490", "#a16207", "#4d7c0f"];
 
 const mediaId = decodeURIComponent(location.pathname.replace(/\/+$/, "").split("/").pop() || "");
@@ -53,6 +56,8 @@ function render(media) {
   renderSummary(media.summary);
   renderSpeakers(media.transcript);
   renderTranscript(media.transcript);
+  mountNotes(media, { seek }); // notes and images inline (annotations.js)
+  mountFind({ seek }); // find in transcript, #t= jumps (search.js)
 }
 
 function renderHead(media) {
@@ -70,7 +75,7 @@ function renderHead(media) {
   ];
   $("meta").replaceChildren(...facts.filter(Boolean).map((fact) => el("span", {}, fact)));
   $("visibility").value = media.visibility;
-  $("download-srt").disabled = $("download-vtt").disabled = !transcript;
+  for (const format of EXPORTS) $(`download-${format}`).disabled = !transcript;
 }
 
 function renderPlayer(media) {
@@ -481,8 +486,7 @@ const signedIn = initPage();
 $("signed-out").hidden = true;
 {
   wirePlayer();
-  $("download-srt").addEventListener("click", () => download("srt"));
-  $("download-vtt").addEventListener("click", () => download("vtt"));
+  for (const format of EXPORTS) $(`download-${format}`).addEventListener("click", () => download(format));
   $("visibility").addEventListener("change", changeVisibility);
   $("delete-media").addEventListener("click", deleteMedia);
   $("resummarize").addEventListener("click", resummarize);
