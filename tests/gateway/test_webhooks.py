@@ -432,3 +432,32 @@ async def test_the_secret_and_the_urls_path_never_reach_the_logs(
     text = repr(captured.calls)
     assert endpoint["secret"] not in text and endpoint["secret"][6:] not in text
     assert "/hooks/vidpipe" not in text and "source=test" not in text  # a receiver's token may live there
+
+
+def test_migration_0009_rolls_back_and_applies_again(database_url: str) -> None:
+    from importlib import resources
+
+    import psycopg
+    from yoyo import get_backend, read_migrations
+
+    from vidpipe.db.migrate import _yoyo_url, apply_migrations
+
+    backend = get_backend(_yoyo_url(database_url))
+    migrations = read_migrations(str(resources.files("vidpipe.db").joinpath("migrations")))
+    with backend.lock():
+        backend.rollback_migrations(migrations.filter(lambda m: m.id == "0009_webhooks"))
+    with psycopg.connect(database_url) as conn:
+        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'webhook%'")}
+        triggers = conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 'tasks_webhook_outbox'").fetchone()
+    assert tables == set() and triggers == (0,)
+    assert apply_migrations(database_url) == ["0009_webhooks"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://xn--/hook", "http://exa mple.com/hook", "http://[zz]/hook", "http://a..b/hook", "https://x:99999/"],
+)
+async def test_malformed_hosts_are_refused_not_a_server_error(settings: Settings, url: str) -> None:
+    async with gateway(hook_settings(settings)) as client:
+        response = await create(client, "alice", url)
+        assert (response.status_code, response.json()["code"]) == (422, "webhook_target_refused"), response.text

@@ -43,6 +43,7 @@ USER_AGENT = "vidpipe-webhooks/1"
 # A claimed delivery is not claimed again for this long beyond the delivery timeout (its lease).
 LEASE_MARGIN_S = 30.0
 MAX_ERROR_CHARS = 300
+RESOLVE_TIMEOUT_S = 3.0
 
 
 class TargetRefusedError(Exception):
@@ -79,6 +80,8 @@ def check_url(url: str) -> str:
         parts.port  # noqa: B018 (raises ValueError on a bad port)
     except ValueError as error:
         raise TargetRefusedError(f"the URL cannot be parsed: {error}") from None
+    if any(ch.isspace() for ch in url):
+        raise TargetRefusedError("the URL contains white space")
     if parts.scheme not in ("http", "https"):
         raise TargetRefusedError("only http and https URLs can receive webhooks")
     if not parts.hostname:
@@ -116,11 +119,23 @@ async def resolve_target(host: str, port: int, *, allow_private: bool) -> list[s
 
 async def check_target(url: str, *, allow_private: bool) -> None:
     """At creation: refuse a URL whose host is, or resolves to, a private address. A name that does not
-    resolve now is accepted (DNS may be down for a moment); every attempt checks again."""
+    resolve now (or not within a few seconds) is accepted, since DNS may be down for a moment: every attempt
+    checks again."""
     check_url(url)
-    parts = httpx.URL(url)
-    with contextlib.suppress(socket.gaierror):
-        await resolve_target(parts.host, parts.port or _default_port(parts), allow_private=allow_private)
+    try:
+        parts = httpx.URL(url)
+        host = parts.host  # decoded here: a malformed IDNA label raises
+    except (httpx.InvalidURL, ValueError) as error:
+        raise TargetRefusedError(f"the URL cannot be parsed: {error}") from None
+    if not host:
+        raise TargetRefusedError("the URL has no host")
+    try:
+        async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+            await resolve_target(host, parts.port or _default_port(parts), allow_private=allow_private)
+    except UnicodeError:
+        raise TargetRefusedError("the URL's host name is not a valid domain name") from None
+    except (OSError, TimeoutError):  # socket.gaierror included: not resolvable now
+        pass
 
 
 def _default_port(url: httpx.URL) -> int:
