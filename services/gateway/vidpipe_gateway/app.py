@@ -27,9 +27,11 @@ from vidpipe_gateway.search import SearchController, search_page
 from vidpipe_gateway.services import Backends
 from vidpipe_gateway.videos import VideoController, status_events
 from vidpipe_gateway.web import web_routes
+from vidpipe_gateway.webhook_delivery import dispatcher_lifespan
+from vidpipe_gateway.webhooks import WebhookController
 
 # Health, the OpenAPI schema and the web UI's static shells are public; the shells fetch data with the token.
-PUBLIC_PATHS = ["^/health$", "^/schema", "^/static/", "^/$", "^/videos(/[0-9a-fA-F-]+)?/?$"]
+PUBLIC_PATHS = ["^/health$", "^/schema", "^/static/", "^/$", "^/videos(/[0-9a-fA-F-]+)?/?$", "^/webhooks/?$"]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -74,14 +76,15 @@ def create_app(settings: Settings) -> Litestar:
             VideoController,
             MediaController,
             PeopleController,
+            WebhookController,
             status_events,
             *web_routes(),
             AnnotationController,
             ExportController,
             SearchController,
             search_page,
-        ],  # notes + search
-        lifespan=[runtime.lifespan],
+        ],
+        lifespan=[runtime.lifespan, dispatcher_lifespan(settings, runtime.pool)],
         dependencies=runtime.dependencies(),
         middleware=middleware,
         before_send=[security_headers(settings.aws)],

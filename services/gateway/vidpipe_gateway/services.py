@@ -157,7 +157,9 @@ class UploadService:
         gw = self._gw
         content_type = data.content_type.lower()
         if content_type not in gw.allowed_content_types:
-            raise ApiError(415, "unsupported_content_type", f"{data.content_type!r} is not an accepted video type")
+            raise ApiError(
+                415, "unsupported_content_type", f"{data.content_type!r} is not an accepted video or audio type"
+            )
         if data.size == 0:
             raise ApiError(400, "empty_upload", "the file is empty (0 bytes)")
         if data.size > gw.max_upload_bytes:
@@ -353,7 +355,9 @@ class UploadService:
             return ApiError(413, "upload_too_large", f"uploads are limited to {gw.max_upload_bytes} bytes")
         if stored_type not in gw.allowed_content_types:
             return ApiError(
-                415, "unsupported_content_type", f"the stored object is {stored.content_type!r}, not a video"
+                415,
+                "unsupported_content_type",
+                f"the stored object is {stored.content_type!r}, not a video or audio recording",
             )
         if stored_type != media["content_type"] or stored.size != media["size_bytes"]:
             return ApiError(

@@ -32,5 +32,16 @@ async def video_page(media_id: FromPath[str]) -> File:
     return _page("video.html")
 
 
+@get("/webhooks", include_in_schema=False)
+async def webhooks_page() -> File:
+    return _page("webhooks.html")
+
+
 def web_routes() -> list[Any]:
-    return [upload_page, videos_page, video_page, create_static_files_router(path="/static", directories=[WEB_DIR])]
+    return [
+        upload_page,
+        videos_page,
+        video_page,
+        webhooks_page,
+        create_static_files_router(path="/static", directories=[WEB_DIR]),
+    ]

@@ -16,7 +16,7 @@ from typing import Protocol
 from vidpipe.stage import ProgressReporter
 from vidpipe_moderator.detector import NudityDetector, load_detector
 from vidpipe_moderator.media import MediaScan, MediaSource, scan_media
-from vidpipe_moderator.policy import ModerationPolicy, ScannedFrame, evaluate, load_policy
+from vidpipe_moderator.policy import ModerationPolicy, ScannedFrame, audio_only_decision, evaluate, load_policy
 from vidpipe_moderator.results import Detection, ModerationReport, StageTimings
 from vidpipe_moderator.settings import ModeratorSettings
 
@@ -46,6 +46,8 @@ class Moderator:
     ) -> ModerationReport:
         """Validate, sample, detect, decide. Raises PermanentError for bad input (see `media` for the codes).
 
+        An audio-only file skips the visual checks (no frames, no detector) and is allowed with that reason.
+
         With `audio_out`, the speech track is written there as 16 kHz mono FLAC; if the verdict is "rejected"
         the file is deleted (nothing of rejected media travels on) and `report.audio` is None.
         """
@@ -60,7 +62,8 @@ class Moderator:
         detect_started = time.perf_counter()
         scanned = self._detect(scan, progress)
         detect_s = time.perf_counter() - detect_started
-        decision = evaluate(self.policy, scanned)
+        # No video stream: nothing visual to check, and the verdict says so rather than "0 frames matched".
+        decision = evaluate(self.policy, scanned) if scan.info.video is not None else audio_only_decision()
 
         audio = scan.audio
         if decision.verdict == "rejected" and audio is not None:

@@ -70,7 +70,9 @@ def make_handler(moderator: Moderator) -> Handler[ModerateRequest]:
         report = await ctx.run_blocking(
             moderator.moderate, source, audio_out=audio_path, progress=ctx.progress_from_thread()
         )
-        detail = {"verdict": report.verdict, "frames_scanned": report.frames_scanned}
+        detail: dict[str, object] = {"verdict": report.verdict, "frames_scanned": report.frames_scanned}
+        if report.media.video is None:
+            detail["audio_only"] = True
         if report.verdict == "rejected":
             return StageOutcome.reject(
                 "rejected_by_moderation", report.reason, persist=_persist(message, report, None), detail=detail

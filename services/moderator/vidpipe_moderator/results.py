@@ -38,7 +38,7 @@ class MediaInfo(msgspec.Struct, frozen=True, kw_only=True):
     duration_s: float
     size_bytes: int | None = None
     bit_rate: int | None = None
-    video: VideoStreamInfo
+    video: VideoStreamInfo | None = None  # None: an audio-only recording (no visual checks)
     audio: AudioStreamInfo
 
 

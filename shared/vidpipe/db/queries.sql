@@ -566,3 +566,96 @@ ORDER BY p.rank DESC, p.media_id, p.time_s NULLS FIRST, p.kind, p.segment_idx
 
 -- name: notes_segment_exists
 SELECT 1 AS found FROM transcript_segments WHERE transcript_id = %(transcript_id)s AND idx = %(idx)s
+
+-- ==== webhooks ====
+
+-- name: webhook_lock_owner
+-- Serialises one user's endpoint creations so concurrent requests cannot pass the per-user cap together.
+SELECT id FROM users WHERE id = %(owner_id)s FOR UPDATE
+
+-- name: webhook_count_endpoints
+SELECT count(*) AS endpoints FROM webhook_endpoints WHERE owner_id = %(owner_id)s
+
+-- name: webhook_insert_endpoint
+INSERT INTO webhook_endpoints (owner_id, url, secret, events, description)
+VALUES (%(owner_id)s, %(url)s, %(secret)s, %(events)s, %(description)s)
+RETURNING id, url, events, description, created_at
+
+-- name: webhook_list_endpoints
+-- The caller's endpoints (never the secret) with how their deliveries stand.
+SELECT e.id, e.url, e.events, e.description, e.created_at,
+       count(d.id) FILTER (WHERE d.state = 'pending') AS pending,
+       count(d.id) FILTER (WHERE d.state = 'failed') AS failed,
+       max(d.last_attempt_at) AS last_attempt_at
+FROM webhook_endpoints e
+LEFT JOIN webhook_deliveries d ON d.endpoint_id = e.id
+WHERE e.owner_id = %(owner_id)s
+GROUP BY e.id
+ORDER BY e.created_at, e.id
+
+-- name: webhook_get_endpoint
+SELECT id, url, events, description, created_at
+FROM webhook_endpoints WHERE id = %(endpoint_id)s AND owner_id = %(owner_id)s
+
+-- name: webhook_delete_endpoint
+DELETE FROM webhook_endpoints WHERE id = %(endpoint_id)s AND owner_id = %(owner_id)s RETURNING id
+
+-- name: webhook_list_deliveries
+-- Newest first, each with its attempt log (or just one delivery, by id).
+SELECT d.id, d.event, d.task_id, d.state, d.attempts, d.next_attempt_at, d.last_attempt_at,
+       d.last_status_code, d.last_error, d.created_at, d.finished_at,
+       COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                     'attempt', a.attempt, 'status_code', a.status_code, 'error', a.error,
+                     'duration_ms', a.duration_ms, 'at', a.created_at) ORDER BY a.attempt)
+                 FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]'::jsonb) AS log
+FROM webhook_deliveries d
+WHERE d.endpoint_id = %(endpoint_id)s AND (%(delivery_id)s::uuid IS NULL OR d.id = %(delivery_id)s::uuid)
+ORDER BY d.created_at DESC, d.id
+LIMIT %(limit)s
+
+-- name: webhook_insert_delivery
+-- A delivery queued by the API (the test event); task events are queued by the tasks trigger (0009).
+INSERT INTO webhook_deliveries (endpoint_id, event, task_id, payload)
+VALUES (%(endpoint_id)s, %(event)s, %(task_id)s, %(payload)s)
+RETURNING id
+
+-- name: webhook_redeliver
+-- The owner asks for one more attempt of a finished delivery, now.
+UPDATE webhook_deliveries d SET state = 'pending', next_attempt_at = now(), finished_at = NULL
+FROM webhook_endpoints e
+WHERE d.id = %(delivery_id)s AND d.endpoint_id = %(endpoint_id)s AND e.id = d.endpoint_id
+  AND e.owner_id = %(owner_id)s AND d.state <> 'pending'
+RETURNING d.id
+
+-- name: webhook_claim_due
+-- Claims due deliveries for one dispatcher: SKIP LOCKED lets several gateways claim side by side, and the
+-- lease (next_attempt_at pushed past the delivery timeout) hands a row whose dispatcher died mid-post to
+-- another one later. The claim commits at once: no transaction stays open while an endpoint answers.
+WITH due AS (
+    SELECT id FROM webhook_deliveries
+    WHERE state = 'pending' AND next_attempt_at <= now()
+    ORDER BY next_attempt_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE webhook_deliveries d
+SET attempts = d.attempts + 1, last_attempt_at = now(),
+    next_attempt_at = now() + make_interval(secs => %(lease_s)s)
+FROM due, webhook_endpoints e
+WHERE d.id = due.id AND e.id = d.endpoint_id
+RETURNING d.id, d.event, d.attempts AS attempt, d.payload, e.url, e.secret, e.id AS endpoint_id
+
+-- name: webhook_log_attempt
+INSERT INTO webhook_attempts (delivery_id, attempt, status_code, error, duration_ms)
+VALUES (%(delivery_id)s, %(attempt)s, %(status_code)s, %(error)s, %(duration_ms)s)
+ON CONFLICT DO NOTHING
+
+-- name: webhook_finish_attempt
+-- Only the claim of this attempt moves the row on (a lease taken over by another dispatcher has a higher
+-- attempt number): state 'pending' schedules the next attempt, 'succeeded' / 'failed' end it.
+UPDATE webhook_deliveries
+SET state = %(state)s, last_status_code = %(status_code)s, last_error = %(error)s,
+    next_attempt_at = CASE WHEN %(state)s = 'pending' THEN now() + make_interval(secs => %(retry_in_s)s) END,
+    finished_at = CASE WHEN %(state)s = 'pending' THEN NULL ELSE now() END
+WHERE id = %(delivery_id)s AND attempts = %(attempt)s AND state = 'pending'
+RETURNING id

@@ -5,6 +5,7 @@ import {
 } from "./app.js";
 import { mountNotes } from "./annotations.js";
 import { mountFind } from "./search.js";
+import { isAudioOnly, useAudioPlayer } from "./audioplayer.js";
 
 const $ = (id) => document.getElementById(id);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -79,6 +80,10 @@ function renderHead(media) {
 }
 
 function renderPlayer(media) {
+  if (isAudioOnly(media) && $("player").tagName === "VIDEO") {
+    useAudioPlayer($("player"));
+    wirePlayer(); // the listeners went with the replaced <video>
+  }
   const player = $("player");
   if (media.video_url) {
     if (player.getAttribute("src") !== media.video_url && !player.currentSrc) player.src = media.video_url;
