@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from vidpipe.logging import configure_logging
 from vidpipe.settings import Settings
 from vidpipe_gateway.auth import CurrentUser, JWTAuthenticationMiddleware
+from vidpipe_gateway.editor import EditorController
 from vidpipe_gateway.errors import http_error_handler, internal_error_handler
 from vidpipe_gateway.headers import security_headers
 from vidpipe_gateway.media import MediaController
@@ -66,7 +67,15 @@ def create_app(settings: Settings) -> Litestar:
         )
     handlers: dict[Any, Any] = {HTTPException: http_error_handler, Exception: internal_error_handler}
     return Litestar(
-        route_handlers=[health, VideoController, MediaController, PeopleController, status_events, *web_routes()],
+        route_handlers=[
+            health,
+            VideoController,
+            MediaController,
+            EditorController,
+            PeopleController,
+            status_events,
+            *web_routes(),
+        ],
         lifespan=[runtime.lifespan],
         dependencies=runtime.dependencies(),
         middleware=middleware,
