@@ -27,7 +27,7 @@ from vidpipe_gateway.videos import VideoController, status_events
 from vidpipe_gateway.web import web_routes
 
 # Health, the OpenAPI schema and the web UI's static shells are public; the shells fetch data with the token.
-PUBLIC_PATHS = ["^/health$", "^/schema", "^/static/", "^/$", "^/videos(/[0-9a-fA-F-]+)?/?$"]
+PUBLIC_PATHS = ["^/health$", "^/schema", "^/static/", "^/$", "^/videos(/[0-9a-fA-F-]+)?/?$", "^/friends/?$"]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

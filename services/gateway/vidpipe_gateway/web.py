@@ -1,4 +1,4 @@
-"""The web UI: static files under /static/ and three HTML shells (their scripts call the API with the token)."""
+"""The web UI: static files under /static/ and four HTML shells (their scripts call the API with the token)."""
 
 from __future__ import annotations
 
@@ -27,10 +27,15 @@ async def videos_page() -> File:
     return _page("videos.html")
 
 
+@get("/friends", include_in_schema=False)
+async def friends_page() -> File:
+    return _page("friends.html")
+
+
 @get("/videos/{media_id:str}", include_in_schema=False)
 async def video_page(media_id: FromPath[str]) -> File:
     return _page("video.html")
 
 
 def web_routes() -> list[Any]:
-    return [upload_page, videos_page, video_page, create_static_files_router(path="/static", directories=[WEB_DIR])]
+    return [upload_page, videos_page, friends_page, video_page, create_static_files_router(path="/static", directories=[WEB_DIR])]
