@@ -7,11 +7,15 @@ stages' own persist code and encoder, so the pages read exactly what the workers
 
 from __future__ import annotations
 
+import contextlib
+import os
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import skimage.data
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -21,6 +25,59 @@ from vidpipe.storage import open_storage
 from vidpipe.testing import shipped_audio
 
 from ..gateway.conftest import auth
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "web"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+
+
+def require_chromium() -> Path:
+    """Debian's Chromium and the playwright package; a missing one skips locally and fails in CI."""
+    problem = None
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        problem = "the `playwright` Python package is not installed"
+    if problem is None and not CHROMIUM.exists():
+        problem = f"{CHROMIUM} is missing: apt-get install -y $(cat requirements/web-system-packages.txt)"
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem} (CI is set, so this is an error, not a skip)")
+        pytest.skip(problem)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return CHROMIUM
+
+
+@contextlib.asynccontextmanager
+async def launched(chromium: Path) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+def token(subject: str) -> str:
+    return auth(subject)["Authorization"].split()[1]
+
+
+async def new_page(browser: Any, errors: list[str], **context: Any) -> Any:
+    """A page in a fresh context that records what the page logs as errors (CSP refusals included)."""
+    ctx = await browser.new_context(**({"viewport": {"width": 1280, "height": 800}} | context))
+    page = await ctx.new_page()
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    return page
+
+
+async def signed_in_page(browser: Any, base_url: str, subject: str, errors: list[str], **context: Any) -> Any:
+    page = await new_page(browser, errors, **context)
+    await page.goto(f"{base_url}/#token={token(subject)}")
+    await page.get_by_test_id("signed-in-as").wait_for()
+    return page
+
 
 # (speaker, start, end, text): the JFK clip in four passages, two of them from the second "speaker" in a row
 # so the merged view has something to merge.

@@ -5,7 +5,6 @@ share link and the friends page. The README's screenshot (docs/editor.png) is ta
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,58 +17,27 @@ from psycopg_pool import AsyncConnectionPool
 from vidpipe.settings import Settings
 
 from ..gateway.conftest import auth, running_gateway
-from .seed import PASSAGES, complete, interview_video, upload
+from .seed import (
+    ARTIFACTS,
+    PASSAGES,
+    REPO,
+    complete,
+    interview_video,
+    launched,
+    require_chromium,
+    signed_in_page,
+    upload,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts" / "web"
 README_SHOT = REPO / "docs" / "editor.png"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 
 pytestmark = [pytest.mark.integration]
 
 
-def _need(reason: str) -> None:
-    # On a developer machine a missing browser skips; in CI it is a broken setup and must fail loudly.
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this is an error, not a skip)")
-    pytest.skip(reason)
-
-
-def token(subject: str) -> str:
-    return auth(subject)["Authorization"].split()[1]
-
-
 @pytest.fixture
-def chromium() -> Path:
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        _need("the `playwright` Python package is not installed")
-    if not CHROMIUM.exists():
-        _need(f"{CHROMIUM} is missing: apt-get install -y $(cat requirements/web-system-packages.txt)")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: Path) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+async def browser() -> AsyncIterator[Any]:
+    async with launched(require_chromium()) as chromium:
         yield chromium
-        await chromium.close()
-
-
-async def signed_in_page(browser: Any, base_url: str, subject: str, errors: list[str], **context: Any) -> Any:
-    ctx = await browser.new_context(viewport={"width": 1280, "height": 800}, **context)
-    page = await ctx.new_page()
-    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    await page.goto(f"{base_url}/#token={token(subject)}")
-    await page.get_by_test_id("signed-in-as").wait_for()
-    return page
 
 
 async def readme_screenshot(page: Any) -> None:
@@ -81,6 +49,13 @@ async def readme_screenshot(page: Any) -> None:
     with Image.open(raw) as image:
         top = image.convert("RGB").crop((0, 0, 1280, min(image.height, 1400)))
         top.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(README_SHOT, optimize=True)
+
+
+async def clipboard(page: Any) -> str:
+    # Reading the clipboard needs the document focused; on a loaded machine another window may have it.
+    await page.bring_to_front()
+    text: str = await page.evaluate("navigator.clipboard.readText()")
+    return text
 
 
 def line(speaker: str, start: float, text: str) -> str:
@@ -175,7 +150,7 @@ async def test_the_editor_end_to_end(
         # Copy all: "Name [mm:ss]: text" lines, one per turn while merged, one per passage when not
         await page.get_by_test_id("copy-all").click()
         await expect(page.locator("#action-state")).to_have_text("Copied 2 lines")
-        copied = await page.evaluate("navigator.clipboard.readText()")
+        copied = await clipboard(page)
         assert copied == "\n".join(
             [
                 line("John F. Kennedy", 0.3, PASSAGES[0][3]),
@@ -184,7 +159,7 @@ async def test_the_editor_end_to_end(
         )
         await page.get_by_test_id("merge-speakers").uncheck()
         await page.get_by_test_id("copy-all").click()
-        copied = await page.evaluate("navigator.clipboard.readText()")
+        copied = await clipboard(page)
         assert copied.splitlines()[1] == line("Audience", 3.2, PASSAGES[1][3])
         assert len(copied.splitlines()) == len(PASSAGES)
         await page.get_by_test_id("merge-speakers").check()
@@ -225,9 +200,9 @@ async def test_the_editor_end_to_end(
         await expect(page.locator("#action-state")).to_have_text("Visibility: public")
         await page.get_by_test_id("share-link").click()
         await expect(page.get_by_test_id("share-url")).to_contain_text(media_url)
-        assert await page.evaluate("navigator.clipboard.readText()") == media_url
+        assert await clipboard(page) == media_url
         visitor = await (await browser.new_context()).new_page()
-        await visitor.goto(await page.evaluate("navigator.clipboard.readText()"))
+        await visitor.goto(await clipboard(page))
         await expect(visitor.get_by_test_id("segment")).to_have_count(len(PASSAGES), timeout=15_000)
         await expect(visitor.get_by_test_id("segment-speaker-select")).to_have_count(0)
         await expect(visitor.get_by_test_id("history")).to_be_hidden()

@@ -4,9 +4,9 @@ Applied as a `before_send` hook, which Litestar runs for every response, includi
 not exist and of errors raised before a handler ran (route middleware would miss those).
 
 The UI's scripts are files under /static/, so `script-src 'self'`; it talks to storage directly (the upload
-PUT, the video and the thumbnails), so storage's origin is allowed for `connect-src`, `media-src` and `img-src`. Nothing may frame a
-page (clickjacking of Delete or Visibility). The OpenAPI viewers under /schema load their scripts from a CDN
-and inline; they get a policy of their own.
+PUT, the video and the thumbnails), so storage's origin is allowed for `connect-src`, `media-src` and
+`img-src`. Nothing may frame a page (clickjacking of Delete or Visibility). The OpenAPI viewers under /schema
+load their scripts from a CDN and inline; they get a policy of their own.
 """
 
 from __future__ import annotations

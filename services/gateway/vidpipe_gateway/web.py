@@ -38,4 +38,10 @@ async def video_page(media_id: FromPath[str]) -> File:
 
 
 def web_routes() -> list[Any]:
-    return [upload_page, videos_page, friends_page, video_page, create_static_files_router(path="/static", directories=[WEB_DIR])]
+    return [
+        upload_page,
+        videos_page,
+        friends_page,
+        video_page,
+        create_static_files_router(path="/static", directories=[WEB_DIR]),
+    ]
