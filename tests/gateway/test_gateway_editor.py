@@ -3,6 +3,7 @@ the tracker show (title, thumbnail, failure reason in sentences, skipped stages,
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -302,3 +303,18 @@ def test_failure_codes_read_as_sentences() -> None:
     assert explain("something_new", "the disk was full") == "The disk was full."
     assert explain("something_new", None) == "Processing failed for a reason this server did not describe."
     assert all(s.endswith(".") and s[0].isupper() for s in SENTENCES.values())
+
+
+def test_every_failure_code_the_stages_record_has_a_sentence() -> None:
+    # The codes a task can end with: permanent errors and rejections raised by the stages, and the platform's own.
+    repo = Path(__file__).resolve().parents[2]
+    patterns = [
+        r'PermanentError\(\s*"([a-z_]+)"',
+        r'\.reject\(\s*"([a-z_]+)"',
+        r'\bcode="([a-z_]+)"',
+        r'"error_code": "([a-z_]+)"',
+    ]
+    sources = [*repo.glob("services/*/vidpipe_*/**/*.py"), *repo.glob("shared/vidpipe/**/*.py")]
+    codes = {code for path in sources for pattern in patterns for code in re.findall(pattern, path.read_text())}
+    assert {"no_audio_stream", "corrupt_media", "retries_exhausted", "rejected_by_moderation"} <= codes
+    assert sorted(codes - SENTENCES.keys()) == []
