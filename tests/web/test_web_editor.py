@@ -40,6 +40,10 @@ async def browser() -> AsyncIterator[Any]:
         yield chromium
 
 
+# Predicates are functions, not bare expressions: Playwright evaluates an expression string with eval() while it
+# polls, which the gateway's Content-Security-Policy (no 'unsafe-eval') refuses.
+
+
 async def readme_screenshot(page: Any) -> None:
     """docs/editor.png: the top of the page at 1280 px, in 256 colours so the PNG stays well under 300 KB."""
     from PIL import Image
@@ -80,7 +84,7 @@ async def test_the_editor_end_to_end(
         await page.goto(media_url)
         segments = page.get_by_test_id("segment")
         await expect(segments).to_have_count(len(PASSAGES), timeout=15_000)
-        await page.wait_for_function("document.querySelector('#player').readyState >= 1", timeout=30_000)
+        await page.wait_for_function("() => document.querySelector('#player').readyState >= 1", timeout=30_000)
         player = page.get_by_test_id("player")
 
         # Playback speed: the player runs at the chosen rate, and the choice survives a reload
@@ -88,24 +92,24 @@ async def test_the_editor_end_to_end(
         assert await player.evaluate("v => v.playbackRate") == 1.5
         await page.reload()
         await expect(segments).to_have_count(len(PASSAGES), timeout=15_000)
-        await page.wait_for_function("document.querySelector('#player').readyState >= 1", timeout=30_000)
+        await page.wait_for_function("() => document.querySelector('#player').readyState >= 1", timeout=30_000)
         assert await player.evaluate("v => v.playbackRate") == 1.5
         await page.get_by_test_id("speed").select_option("1")
 
         # Keyboard: l and Shift+→ forward 5 s, j and Shift+← back 5 s, k and space play and pause
         await page.locator("#title").click()  # focus on the page, not in a field
         await page.keyboard.press("l")
-        await page.wait_for_function("Math.abs(document.querySelector('#player').currentTime - 5) < 0.3")
+        await page.wait_for_function("() => Math.abs(document.querySelector('#player').currentTime - 5) < 0.3")
         await page.keyboard.press("Shift+ArrowRight")
-        await page.wait_for_function("Math.abs(document.querySelector('#player').currentTime - 10) < 0.3")
+        await page.wait_for_function("() => Math.abs(document.querySelector('#player').currentTime - 10) < 0.3")
         await page.keyboard.press("j")
-        await page.wait_for_function("Math.abs(document.querySelector('#player').currentTime - 5) < 0.3")
+        await page.wait_for_function("() => Math.abs(document.querySelector('#player').currentTime - 5) < 0.3")
         await page.keyboard.press("Shift+ArrowLeft")
-        await page.wait_for_function("document.querySelector('#player').currentTime < 0.3")
+        await page.wait_for_function("() => document.querySelector('#player').currentTime < 0.3")
         await page.keyboard.press("k")
-        await page.wait_for_function("!document.querySelector('#player').paused")
+        await page.wait_for_function("() => !document.querySelector('#player').paused")
         await page.keyboard.press("Space")
-        await page.wait_for_function("document.querySelector('#player').paused")
+        await page.wait_for_function("() => document.querySelector('#player').paused")
         # ...but not while typing: in a text field the keys are letters
         await segments.nth(0).hover()
         await segments.nth(0).get_by_test_id("segment-edit").click()

@@ -647,11 +647,15 @@ function describeEdit(edit) {
   return `${edit.undo_of ? "Undo: " : ""}${subject}: ${quote(value(edit.old_value))} → ${quote(value(edit.new_value))}`;
 }
 
+let historyLoads = 0; // several changes in a row each reload the history: only the latest answer is drawn
+
 async function loadHistory() {
   if (!page.media?.is_owner) return;
   const list = $("history");
+  const mine = ++historyLoads;
   try {
     const edits = await api(`/api/media/${mediaId}/edits`);
+    if (mine !== historyLoads) return;
     const undone = new Set(edits.filter((e) => e.undo_of !== null && e.undo_of !== undefined).map((e) => e.undo_of));
     $("history-empty").hidden = edits.length > 0;
     list.replaceChildren(...edits.slice().reverse().map((edit) => {
