@@ -5,7 +5,9 @@ share link and the friends page. The README's screenshot (docs/editor.png) is ta
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,10 @@ from .seed import (
     upload,
 )
 
-README_SHOT = REPO / "docs" / "editor.png"
+# The README's screenshot is made here, in test-artifacts/ on every run; with VIDPIPE_UPDATE_DOCS=1 the run also
+# refreshes docs/editor.png (a test run never rewrites a tracked file unasked).
+README_SHOT = ARTIFACTS / "editor.png"
+DOCS_SHOT = REPO / "docs" / "editor.png"
 
 pytestmark = [pytest.mark.integration]
 
@@ -53,6 +58,8 @@ async def readme_screenshot(page: Any) -> None:
     with Image.open(raw) as image:
         top = image.convert("RGB").crop((0, 0, 1280, min(image.height, 1400)))
         top.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(README_SHOT, optimize=True)
+    if os.environ.get("VIDPIPE_UPDATE_DOCS") == "1":
+        shutil.copyfile(README_SHOT, DOCS_SHOT)
 
 
 async def clipboard(page: Any) -> str:
