@@ -1,6 +1,6 @@
 """The transcript editor in a real Chromium against the real gateway (Postgres, moto S3): speed, keyboard
 shortcuts, moving a passage to another speaker, the merged view, copy all, the edit history with undo, the
-share link and the friends page. The README's screenshot (docs/editor.png) is taken here.
+share link and the friends page. The README screenshot (docs/editor.png) is taken here.
 """
 
 from __future__ import annotations
