@@ -16,6 +16,7 @@ from vidpipe.logging import configure_logging
 from vidpipe.settings import Settings
 from vidpipe_gateway.annotations import AnnotationController
 from vidpipe_gateway.auth import CurrentUser, JWTAuthenticationMiddleware
+from vidpipe_gateway.editor import EditorController
 from vidpipe_gateway.errors import http_error_handler, internal_error_handler
 from vidpipe_gateway.exports import ExportController
 from vidpipe_gateway.headers import security_headers
@@ -31,7 +32,15 @@ from vidpipe_gateway.webhook_delivery import dispatcher_lifespan
 from vidpipe_gateway.webhooks import WebhookController
 
 # Health, the OpenAPI schema and the web UI's static shells are public; the shells fetch data with the token.
-PUBLIC_PATHS = ["^/health$", "^/schema", "^/static/", "^/$", "^/videos(/[0-9a-fA-F-]+)?/?$", "^/webhooks/?$"]
+PUBLIC_PATHS = [
+    "^/health$",
+    "^/schema",
+    "^/static/",
+    "^/$",
+    "^/videos(/[0-9a-fA-F-]+)?/?$",
+    "^/webhooks/?$",
+    "^/friends/?$",
+]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -75,6 +84,7 @@ def create_app(settings: Settings) -> Litestar:
             health,
             VideoController,
             MediaController,
+            EditorController,
             PeopleController,
             WebhookController,
             status_events,

@@ -29,12 +29,11 @@ from vidpipe.storage import CompletedPart, ObjectInfo, Storage
 from vidpipe_gateway.auth import CurrentUser
 from vidpipe_gateway.errors import ApiError, not_found
 from vidpipe_gateway.inputs import require_safe, safe_filename, strip_unsafe
-from vidpipe_gateway.results import latest_transcript, media_response, transcript_body
+from vidpipe_gateway.results import latest_transcript, media_list_item, media_response, transcript_body
 from vidpipe_gateway.schemas import (
     AbortUploadRequest,
     CompleteUploadRequest,
     EditRecord,
-    MediaListItem,
     MediaPage,
     MediaResponse,
     Segment,
@@ -435,21 +434,24 @@ class MediaService:
         video_url = await self._b.storage.presigned_get(source, expires_s=expiry) if source else None
         return await media_response(conn, media, video_url)
 
-    async def page(self, user: CurrentUser, limit: int, cursor: str | None) -> MediaPage:
+    async def page(
+        self, user: CurrentUser, limit: int, cursor: str | None, statuses: list[str] | None = None
+    ) -> MediaPage:
         before_created_at, before_id = _decode_cursor(cursor) if cursor else (None, None)
         async with self._b.pool.connection() as conn:
             rows = await (
                 await conn.execute(
-                    queries.list_media_for_owner,
+                    queries.editor_list_media_for_owner,
                     {
                         "owner_id": user.id,
                         "before_created_at": before_created_at,
                         "before_id": before_id,
                         "limit": limit + 1,
+                        "statuses": statuses or None,
                     },
                 )
             ).fetchall()
-        items = [MediaListItem(**{k: r[k] for k in MediaListItem.__struct_fields__}) for r in rows[:limit]]
+        items = [await media_list_item(self._b, r) for r in rows[:limit]]
         next_cursor = (
             _encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
         )

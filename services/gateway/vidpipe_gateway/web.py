@@ -1,4 +1,4 @@
-"""The web UI: static files under /static/ and three HTML shells (their scripts call the API with the token)."""
+"""The web UI: static files under /static/ and four HTML shells (their scripts call the API with the token)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ async def videos_page() -> File:
     return _page("videos.html")
 
 
+@get("/friends", include_in_schema=False)
+async def friends_page() -> File:
+    return _page("friends.html")
+
+
 @get("/videos/{media_id:str}", include_in_schema=False)
 async def video_page(media_id: FromPath[str]) -> File:
     return _page("video.html")
@@ -43,5 +48,6 @@ def web_routes() -> list[Any]:
         videos_page,
         video_page,
         webhooks_page,
+        friends_page,
         create_static_files_router(path="/static", directories=[WEB_DIR]),
     ]

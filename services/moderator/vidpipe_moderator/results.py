@@ -86,3 +86,4 @@ class ModerationReport(msgspec.Struct, frozen=True, kw_only=True):
     detector: str  # model, resolution and execution provider, for audits
     timings: StageTimings
     decode_errors: int = 0  # packets FFmpeg could not decode and skipped (a few are normal; many fail the job)
+    thumbnail: str | None = None  # path of a small JPEG of the first sampled frame (allowed videos, when asked)

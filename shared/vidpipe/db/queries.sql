@@ -228,18 +228,6 @@ ON CONFLICT (task_id) DO UPDATE
     SET title = EXCLUDED.title, summary = EXCLUDED.summary, keywords = EXCLUDED.keywords,
         chapters = EXCLUDED.chapters, model = EXCLUDED.model, created_at = now()
 
--- name: list_media_for_owner
--- Newest first, keyset-paginated on (created_at, id) so pages stay stable while uploads arrive.
-SELECT m.id, m.filename, m.created_at, m.duration_s, m.visibility, t.status, t.id AS task_id
-FROM media m
-LEFT JOIN LATERAL (
-    SELECT id, status FROM tasks WHERE media_id = m.id ORDER BY created_at DESC LIMIT 1
-) t ON true
-WHERE m.owner_id = %(owner_id)s
-  AND (%(before_created_at)s::timestamptz IS NULL OR (m.created_at, m.id) < (%(before_created_at)s, %(before_id)s))
-ORDER BY m.created_at DESC, m.id DESC
-LIMIT %(limit)s
-
 -- name: set_visibility
 UPDATE media m SET visibility = %(visibility)s, updated_at = now()
 FROM (SELECT visibility FROM media WHERE id = %(media_id)s FOR UPDATE) old
@@ -265,7 +253,7 @@ INSERT INTO edits (media_id, transcript_id, editor_id, target, target_key, old_v
 VALUES (%(media_id)s, %(transcript_id)s, %(editor_id)s, %(target)s, %(target_key)s, %(old_value)s, %(new_value)s)
 
 -- name: edits_for_media
-SELECT e.id, e.target, e.target_key, e.old_value, e.new_value, e.created_at, u.subject AS editor
+SELECT e.id, e.target, e.target_key, e.old_value, e.new_value, e.created_at, u.subject AS editor, e.undo_of
 FROM edits e LEFT JOIN users u ON u.id = e.editor_id
 WHERE e.media_id = %(media_id)s ORDER BY e.id
 
@@ -658,4 +646,58 @@ SET state = %(state)s, last_status_code = %(status_code)s, last_error = %(error)
     next_attempt_at = CASE WHEN %(state)s = 'pending' THEN now() + make_interval(secs => %(retry_in_s)s) END,
     finished_at = CASE WHEN %(state)s = 'pending' THEN NULL ELSE now() END
 WHERE id = %(delivery_id)s AND attempts = %(attempt)s AND state = 'pending'
+
+-- ==== editor ====
+
+-- name: record_media_thumbnail
+-- The moderator stored a frame of an allowed video as a small JPEG under the media's keys.
+UPDATE media SET thumbnail_key = %(thumbnail_key)s, updated_at = now() WHERE id = %(media_id)s
+
+-- name: editor_list_media_for_owner
+-- "My videos": newest first, keyset-paginated on (created_at, id); with the generated title, the thumbnail,
+-- and why the latest task failed. `statuses` filters on the latest task's status (NEW: no task yet).
+SELECT m.id, m.filename, m.created_at, m.duration_s, m.visibility, m.thumbnail_key, t.status, t.id AS task_id,
+       t.error_code, t.error_message, s.title
+FROM media m
+LEFT JOIN LATERAL (
+    SELECT id, status, error_code, error_message FROM tasks WHERE media_id = m.id ORDER BY created_at DESC LIMIT 1
+) t ON true
+LEFT JOIN LATERAL (
+    SELECT su.title FROM transcripts tr JOIN summaries su ON su.transcript_id = tr.id
+    WHERE tr.media_id = m.id ORDER BY tr.created_at DESC, su.created_at DESC LIMIT 1
+) s ON true
+WHERE m.owner_id = %(owner_id)s
+  AND (%(before_created_at)s::timestamptz IS NULL OR (m.created_at, m.id) < (%(before_created_at)s, %(before_id)s))
+  AND (%(statuses)s::text[] IS NULL OR COALESCE(t.status::text, 'NEW') = ANY (%(statuses)s::text[]))
+ORDER BY m.created_at DESC, m.id DESC
+LIMIT %(limit)s
+
+-- name: editor_media_thumbnail_key
+SELECT thumbnail_key FROM media WHERE id = %(media_id)s
+
+-- name: editor_set_segment_speaker
+-- Reassign one segment to one of the transcript's speakers. Returns the previous speaker.
+UPDATE transcript_segments s SET speaker = %(speaker)s
+FROM (SELECT speaker FROM transcript_segments
+      WHERE transcript_id = %(transcript_id)s AND idx = %(idx)s FOR UPDATE) old
+WHERE s.transcript_id = %(transcript_id)s AND s.idx = %(idx)s
+  AND (%(speaker)s::text IS NULL  -- only an undo restores "no speaker" (what diarization left unassigned)
+       OR EXISTS (SELECT 1 FROM transcript_speakers sp
+                  WHERE sp.transcript_id = %(transcript_id)s AND sp.label = %(speaker)s::text))
+RETURNING old.speaker AS old_speaker
+
+-- name: editor_segment_exists
+SELECT idx, speaker FROM transcript_segments WHERE transcript_id = %(transcript_id)s AND idx = %(idx)s
+
+-- name: editor_edit_for_media
+-- One edit of a media, locked so two undos of it cannot both pass the "not undone yet" check.
+SELECT e.id, e.transcript_id, e.target, e.target_key, e.old_value, e.new_value,
+       EXISTS (SELECT 1 FROM edits u WHERE u.undo_of = e.id) AS undone
+FROM edits e WHERE e.id = %(edit_id)s AND e.media_id = %(media_id)s
+FOR UPDATE OF e
+
+-- name: editor_insert_edit
+INSERT INTO edits (media_id, transcript_id, editor_id, target, target_key, old_value, new_value, undo_of)
+VALUES (%(media_id)s, %(transcript_id)s, %(editor_id)s, %(target)s, %(target_key)s, %(old_value)s, %(new_value)s,
+        %(undo_of)s)
 RETURNING id
