@@ -262,4 +262,11 @@ module "gateway" {
     },
     var.gateway_environment,
   )
+  sweeper_task_role_arn = module.iam.sweeper_task_role_arn
+  # A task counts as stranded after RECONCILER_STUCK_AFTER_VISIBILITIES of the longest stage visibility
+  # timeout without a heartbeat, progress or event.
+  sweeper_environment = merge(
+    local.common_environment,
+    { WORKER_VISIBILITY_TIMEOUT_S = tostring(max(values(var.visibility_timeout_s)...)) },
+  )
 }

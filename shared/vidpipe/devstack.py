@@ -147,6 +147,8 @@ class DevStack:
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.gateway_port),
             "VIDPIPE_ENVIRONMENT": "local",
+            # Local receivers (a script on this machine) may get webhooks; production refuses private targets.
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
             "VIDPIPE_STATE_DIR": str(state.root),
         }
         for inherited in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):

@@ -152,8 +152,13 @@ class GatewaySettings(BaseSettings):
     )
     presign_expiry_s: int = Field(900, ge=60, le=7 * 24 * 3600, description="Lifetime of presigned upload URLs.")
     allowed_content_types: tuple[str, ...] = Field(
-        ("video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo", "video/mpeg"),
-        description="Content types an upload may declare.",
+        (
+            *("video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo", "video/mpeg"),
+            # Audio-only recordings (the moderator skips the visual checks); browsers name some types two ways.
+            *("audio/mp4", "audio/x-m4a", "audio/aac", "audio/mpeg", "audio/wav", "audio/x-wav", "audio/wave"),
+            *("audio/ogg", "audio/opus", "audio/flac", "audio/x-flac", "audio/webm"),
+        ),
+        description="Content types an upload may declare (video, or audio-only recordings).",
     )
     video_url_expiry_s: int = Field(
         900,
@@ -183,6 +188,31 @@ class GatewaySettings(BaseSettings):
     )
 
 
+class WebhookSettings(BaseSettings):
+    model_config = _group("WEBHOOK_")
+
+    dispatcher: bool = Field(
+        True,
+        description="Run the webhook dispatcher inside this gateway process (several replicas are safe: each "
+        "claims due deliveries with FOR UPDATE SKIP LOCKED).",
+    )
+    allow_private_targets: bool = Field(
+        False,
+        description="Accept endpoints on loopback, private, link-local or otherwise non-public addresses. Off "
+        "by default (a webhook must not become a way to reach the operator's own network); the embedded "
+        "stack and tests turn it on.",
+    )
+    max_endpoints_per_user: int = Field(10, ge=1, description="Webhook endpoints one user may register.")
+    timeout_s: float = Field(10.0, gt=0, le=60, description="Seconds one delivery attempt may take in all.")
+    max_attempts: int = Field(10, ge=1, le=30, description="Attempts per event before it is marked failed.")
+    backoff_base_s: float = Field(30.0, ge=0, description="Wait after the first failed attempt; doubles each time.")
+    backoff_max_s: float = Field(
+        7200.0, ge=0, description="Longest wait between two attempts (defaults: 10 attempts over about 4 h)."
+    )
+    poll_interval_s: float = Field(2.0, gt=0, description="How often the dispatcher looks for due deliveries.")
+    batch_size: int = Field(16, ge=1, le=200, description="Deliveries one dispatcher claims and posts at once.")
+
+
 class Settings(BaseSettings):
     """Everything the shared platform needs; stage engines add their own groups."""
 
@@ -200,6 +230,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     reconciler: ReconcilerSettings = Field(default_factory=ReconcilerSettings)
 
     def queue_name(self, stage: Stage) -> str:

@@ -173,19 +173,21 @@ async def label_known_voices(
 
 
 async def learn_voice(
-    conn: AsyncConnection[Any], owner_id: uuid.UUID, transcript_id: uuid.UUID, label: str, name: str | None
+    conn: AsyncConnection[Any], transcript_id: uuid.UUID, label: str, name: str | None
 ) -> uuid.UUID | None:
-    """After the user named (or un-named) a speaker: move its voice to the profile of that name.
+    """After the owner named (or un-named) a speaker: move its voice to their profile of that name.
 
-    Runs in the rename's transaction, after the display name was written. What the speaker gave an earlier
-    name's profile is taken back first, so correcting a typo leaves no trace in the wrong profile. Returns
-    the profile that now holds the voice, or None (no name, or no voice recorded for this speaker).
+    Runs in the rename's transaction, after the display name was written (by a rename or by undoing one in
+    the edit history). What the speaker gave an earlier name's profile is taken back first, so correcting a
+    typo leaves no trace in the wrong profile. The profile is always the transcript owner's. Returns the
+    profile that now holds the voice, or None (no name, or no voice recorded for this speaker).
     """
     row = await (
         await conn.execute(queries.voice_speaker_for_update, {"transcript_id": transcript_id, "label": label})
     ).fetchone()
     if row is None:
         return None
+    owner_id = row["owner_id"]
     voice, model = row["embedding"], row["embedding_model"]
     if row["name_source"] == "user" and row["voice_profile_id"] is not None and voice and model:
         await _take_back(conn, row["voice_profile_id"], model, voice)

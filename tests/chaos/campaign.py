@@ -49,6 +49,12 @@ STACK_ENV = {
     "WORKER_RETRY_MAX_DELAY_S": "5",
     "WORKER_SHUTDOWN_GRACE_S": "60",
     "VIDPIPE_LOG_FORMAT": "json",
+    # One user submits every scenario's videos: the per-user limits (3 live tasks, 50 uploads a day) would
+    # hold the videos back in a queue of our own instead of putting them all in flight, and the full
+    # campaign submits more than 50. The limits have their own tests (tests/security); 0 turns them off.
+    "GATEWAY_MAX_LIVE_TASKS_PER_USER": "0",
+    "GATEWAY_DAILY_UPLOADS": "0",
+    "GATEWAY_WRITE_REQUESTS_PER_MINUTE": "0",
 }
 
 

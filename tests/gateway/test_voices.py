@@ -251,6 +251,12 @@ async def test_correcting_a_name_moves_the_voice_and_clearing_it_takes_it_back(
     second = await video_with_voices(client, pool, "alice", [same_voice(ALICE, 17)])
     await name(client, second, {"SPEAKER_00": "Alice"})  # confirms the automatic label
     assert [(p["name"], p["samples"]) for p in await voices(client)] == [("Alice", 2)]
+    # Undoing the correction in the edit history moves the first video's voice back to the old name
+    history = (await client.get(f"/api/media/{first}/edits", headers=auth("alice"))).json()
+    correction = next(e for e in history if e["new_value"] == "Alice")
+    undo = await client.post(f"/api/media/{first}/edits/{correction['id']}/undo", headers=auth("alice"))
+    assert undo.status_code == 200, undo.text
+    assert [(p["name"], p["samples"]) for p in await voices(client)] == [("Alcie", 1), ("Alice", 1)]
     await name(client, first, {"SPEAKER_00": None})
     await name(client, second, {"SPEAKER_00": None})
     assert await voices(client) == []

@@ -288,3 +288,38 @@ def test_the_summarizer_instances_run_vllm_on_the_port_its_health_check_probes(a
     assert "--port 8001" in user_data or '"--port", "8001"' in user_data or "--port' '8001" in user_data, user_data
     assert "VIDPIPE_VLLM_PORT=8001" in user_data
     assert "SUMMARIZER_BASE_URL=http://127.0.0.1:8001/v1" in user_data
+
+
+def test_a_sweeper_service_runs_vidpipe_sweep_with_a_role_that_may_resend_every_stage(
+    applied: Applied, moto: Moto
+) -> None:
+    ecs = client(moto, "ecs")
+    cluster = next(arn for arn in ecs.list_clusters()["clusterArns"] if arn.endswith("vidpipe-test-gateway"))
+    services = ecs.describe_services(cluster=cluster, services=ecs.list_services(cluster=cluster)["serviceArns"])
+    sweeper = next(s for s in services["services"] if s["serviceName"].endswith("-sweeper"))
+    assert sweeper["desiredCount"] >= 1
+    definition = ecs.describe_task_definition(taskDefinition=sweeper["taskDefinition"])["taskDefinition"]
+    (container,) = definition["containerDefinitions"]
+    assert container["command"] == ["sweep"]
+    environment = {e["name"]: e["value"] for e in container["environment"]}
+    # Stranded means idle for several of the LONGEST visibility timeouts (defaults 120/300/300 s), so a long
+    # transcription is never taken for a lost message.
+    assert environment["WORKER_VISIBILITY_TIMEOUT_S"] == "300", environment
+    assert "DB_SECRET_ARN" in environment and "DB_URL" not in environment
+
+    role_name = definition["taskRoleArn"].rsplit("/", 1)[1]
+    iam = client(moto, "iam")
+    (policy_name,) = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+    if isinstance(document, str):
+        document = json.loads(document)
+    send = next(s for s in document["Statement"] if "sqs:SendMessage" in s["Action"])
+    resources = [send["Resource"]] if isinstance(send["Resource"], str) else send["Resource"]
+    for stage in ("moderate", "transcribe", "summarize"):
+        assert any(r.endswith(f"-{stage}") for r in resources), resources
+    assert not any(r.endswith("-dlq") for r in resources), "the sweeper never writes to a dead-letter queue"
+    assert not any(a.startswith("s3:") for s in document["Statement"] for a in _as_list(s["Action"]))
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value

@@ -14,20 +14,35 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from vidpipe.logging import configure_logging
 from vidpipe.settings import Settings
+from vidpipe_gateway.annotations import AnnotationController
 from vidpipe_gateway.auth import CurrentUser, JWTAuthenticationMiddleware
+from vidpipe_gateway.editor import EditorController
 from vidpipe_gateway.errors import http_error_handler, internal_error_handler
+from vidpipe_gateway.exports import ExportController
 from vidpipe_gateway.headers import security_headers
 from vidpipe_gateway.media import MediaController
 from vidpipe_gateway.people import PeopleController
 from vidpipe_gateway.redaction import install_log_redaction
 from vidpipe_gateway.runtime import GatewayRuntime
+from vidpipe_gateway.search import SearchController, search_page
 from vidpipe_gateway.services import Backends
 from vidpipe_gateway.videos import VideoController, status_events
 from vidpipe_gateway.voices import VoicesController
 from vidpipe_gateway.web import web_routes
+from vidpipe_gateway.webhook_delivery import dispatcher_lifespan
+from vidpipe_gateway.webhooks import WebhookController
 
 # Health, the OpenAPI schema and the web UI's static shells are public; the shells fetch data with the token.
-PUBLIC_PATHS = ["^/health$", "^/schema", "^/static/", "^/$", "^/videos(/[0-9a-fA-F-]+)?/?$", "^/voices/?$"]
+PUBLIC_PATHS = [
+    "^/health$",
+    "^/schema",
+    "^/static/",
+    "^/$",
+    "^/videos(/[0-9a-fA-F-]+)?/?$",
+    "^/webhooks/?$",
+    "^/friends/?$",
+    "^/voices/?$",
+]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -71,12 +86,18 @@ def create_app(settings: Settings) -> Litestar:
             health,
             VideoController,
             MediaController,
+            EditorController,
             PeopleController,
+            WebhookController,
             VoicesController,
             status_events,
             *web_routes(),
+            AnnotationController,
+            ExportController,
+            SearchController,
+            search_page,
         ],
-        lifespan=[runtime.lifespan],
+        lifespan=[runtime.lifespan, dispatcher_lifespan(settings, runtime.pool)],
         dependencies=runtime.dependencies(),
         middleware=middleware,
         before_send=[security_headers(settings.aws)],

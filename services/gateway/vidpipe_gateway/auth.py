@@ -31,7 +31,7 @@ log = structlog.get_logger("vidpipe.gateway")
 # Routes a browser opens without being able to set a header: EventSource (the live status) and plain links
 # to subtitle downloads. Everywhere else a token in the URL is ignored: URLs end up in logs and histories.
 QUERY_TOKEN_ROUTES = re.compile(
-    r"^/api/video/status/[0-9a-fA-F-]{36}/events$|^/api/media/[0-9a-fA-F-]{36}/transcript\.(srt|vtt)$"
+    r"^/api/video/status/[0-9a-fA-F-]{36}/events$|^/api/media/[0-9a-fA-F-]{36}/transcript\.(srt|vtt|txt|docx|json)$"
 )
 # Route option: authentication is optional (anonymous readers see public media); a bad token is still a 401.
 AUTH_OPTIONAL = "auth_optional"

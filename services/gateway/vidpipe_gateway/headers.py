@@ -4,9 +4,9 @@ Applied as a `before_send` hook, which Litestar runs for every response, includi
 not exist and of errors raised before a handler ran (route middleware would miss those).
 
 The UI's scripts are files under /static/, so `script-src 'self'`; it talks to storage directly (the upload
-PUT and the video), so storage's origin is allowed for `connect-src` and `media-src`. Nothing may frame a
-page (clickjacking of Delete or Visibility). The OpenAPI viewers under /schema load their scripts from a CDN
-and inline; they get a policy of their own.
+PUT, the video and the thumbnails), so storage's origin is allowed for `connect-src`, `media-src` and
+`img-src`. Nothing may frame a page (clickjacking of Delete or Visibility). The OpenAPI viewers under /schema
+load their scripts from a CDN and inline; they get a policy of their own.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def security_headers(aws: AWSSettings) -> Any:
             "script-src 'self'",
             # The pages set a few style attributes (speaker colours); no script can be injected through CSS.
             "style-src 'self' 'unsafe-inline'",
-            "img-src 'self' data: blob:",
+            f"img-src 'self' data: blob: {storage}",  # thumbnails and images pinned to transcripts: presigned GETs
             f"media-src 'self' blob: {storage}",
             f"connect-src 'self' {storage}",
             "object-src 'none'",

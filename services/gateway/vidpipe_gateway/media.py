@@ -23,6 +23,7 @@ from vidpipe_gateway.schemas import (
     SpeakerNamesUpdate,
     SpeakersResponse,
     StartProcessingResponse,
+    StatusFilter,
     VisibilityUpdate,
 )
 from vidpipe_gateway.services import MediaService, trace_id_from
@@ -44,8 +45,11 @@ class MediaController(Controller):
         media: NamedDependency[MediaService],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         cursor: FromQuery[str | None] = None,
+        status: Annotated[
+            list[StatusFilter] | None, QueryParameter(description="only these latest-task statuses (NEW: none yet)")
+        ] = None,
     ) -> MediaPage:
-        return await media.page(request.user, limit, cursor)
+        return await media.page(request.user, limit, cursor, list(status) if status else None)
 
     @get(
         "/{media_id:uuid}", summary="One media with task, moderation, transcript and summary", opt={AUTH_OPTIONAL: True}

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 
 from vidpipe.db.queries import queries
+from vidpipe_gateway.failures import explain
 from vidpipe_gateway.schemas import (
     Chapter,
+    MediaListItem,
     MediaResponse,
     ModerationBody,
     Segment,
@@ -18,7 +20,10 @@ from vidpipe_gateway.schemas import (
     TranscriptBody,
     Word,
 )
-from vidpipe_gateway.status import task_status
+from vidpipe_gateway.status import ENDED, task_status
+
+if TYPE_CHECKING:
+    from vidpipe_gateway.services import Backends
 
 
 async def _one(conn: AsyncConnection[Any], query: Any, params: dict[str, Any]) -> dict[str, Any] | None:
@@ -130,4 +135,24 @@ async def media_response(conn: AsyncConnection[Any], media: dict[str, Any], vide
         )
         if summary
         else None,
+    )
+
+
+async def media_list_item(backends: Backends, row: dict[str, Any]) -> MediaListItem:
+    """One row of "My videos" (the caller owns it): the thumbnail as a presigned GET, a failure in sentences."""
+    thumbnail = row["thumbnail_key"]
+    expiry = backends.settings.gateway.video_url_expiry_s
+    failed = row["status"] in ENDED
+    return MediaListItem(
+        id=row["id"],
+        filename=row["filename"],
+        created_at=row["created_at"],
+        duration_s=row["duration_s"],
+        visibility=row["visibility"],
+        status=row["status"],
+        task_id=row["task_id"],
+        title=row["title"],
+        thumbnail_url=await backends.storage.presigned_get(thumbnail, expires_s=expiry) if thumbnail else None,
+        error_code=row["error_code"] if failed else None,
+        reason=explain(row["error_code"], row["error_message"]) if failed else None,
     )

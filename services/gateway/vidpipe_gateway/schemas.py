@@ -77,13 +77,16 @@ class StartProcessingResponse(msgspec.Struct, frozen=True):
 
 class StageStatus(msgspec.Struct, frozen=True):
     stage: str
-    state: Literal["waiting", "running", "retrying", "completed", "failed"]
+    state: Literal["waiting", "running", "retrying", "completed", "failed", "skipped"]
+    """`skipped`: the task failed or was rejected before this stage ran, so it never will."""
     attempts: int
     progress: float
     started_at: datetime | None = None
     finished_at: datetime | None = None
     seconds: float | None = None
     detail: str | None = None
+    eta_s: float | None = None
+    """Seconds left while running, extrapolated from the time so far and the progress (5 % to 99 % only)."""
 
 
 class TaskStatusResponse(msgspec.Struct, frozen=True):
@@ -98,6 +101,8 @@ class TaskStatusResponse(msgspec.Struct, frozen=True):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    reason: str | None = None
+    """Why it failed or was rejected, in sentences for people (the error's code is for programs)."""
 
 
 class Word(msgspec.Struct, frozen=True):
@@ -180,6 +185,9 @@ SpeakerName = Annotated[str, msgspec.Meta(max_length=80)]
 SegmentText = Annotated[str, msgspec.Meta(min_length=1, max_length=10000)]
 
 
+StatusFilter = Literal["NEW", "PENDING", "UPLOAD_COMPLETE", "PROCESSING", "COMPLETED", "FAILED", "REJECTED"]
+
+
 class MediaListItem(msgspec.Struct, frozen=True):
     id: uuid.UUID
     filename: str
@@ -188,6 +196,13 @@ class MediaListItem(msgspec.Struct, frozen=True):
     visibility: str
     status: str | None
     task_id: uuid.UUID | None
+    title: str | None = None
+    """The title the summarizer generated, if any (show it instead of the file name)."""
+    thumbnail_url: str | None = None
+    """A presigned GET of a small JPEG frame, when the moderator stored one."""
+    error_code: str | None = None
+    reason: str | None = None
+    """Why the latest task failed or was rejected, in sentences."""
 
 
 class MediaPage(msgspec.Struct, frozen=True):
@@ -221,6 +236,8 @@ class EditRecord(msgspec.Struct, frozen=True):
     new_value: str | None
     editor: str | None
     created_at: datetime
+    undo_of: int | None = None
+    """The edit this one reverted, when it is an undo."""
 
 
 class FriendRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

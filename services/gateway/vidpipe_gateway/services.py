@@ -30,12 +30,11 @@ from vidpipe.voices import learn_voice
 from vidpipe_gateway.auth import CurrentUser
 from vidpipe_gateway.errors import ApiError, not_found
 from vidpipe_gateway.inputs import require_safe, safe_filename, strip_unsafe
-from vidpipe_gateway.results import latest_transcript, media_response, speakers_body, transcript_body
+from vidpipe_gateway.results import latest_transcript, media_list_item, media_response, speakers_body, transcript_body
 from vidpipe_gateway.schemas import (
     AbortUploadRequest,
     CompleteUploadRequest,
     EditRecord,
-    MediaListItem,
     MediaPage,
     MediaResponse,
     Segment,
@@ -157,7 +156,9 @@ class UploadService:
         gw = self._gw
         content_type = data.content_type.lower()
         if content_type not in gw.allowed_content_types:
-            raise ApiError(415, "unsupported_content_type", f"{data.content_type!r} is not an accepted video type")
+            raise ApiError(
+                415, "unsupported_content_type", f"{data.content_type!r} is not an accepted video or audio type"
+            )
         if data.size == 0:
             raise ApiError(400, "empty_upload", "the file is empty (0 bytes)")
         if data.size > gw.max_upload_bytes:
@@ -353,7 +354,9 @@ class UploadService:
             return ApiError(413, "upload_too_large", f"uploads are limited to {gw.max_upload_bytes} bytes")
         if stored_type not in gw.allowed_content_types:
             return ApiError(
-                415, "unsupported_content_type", f"the stored object is {stored.content_type!r}, not a video"
+                415,
+                "unsupported_content_type",
+                f"the stored object is {stored.content_type!r}, not a video or audio recording",
             )
         if stored_type != media["content_type"] or stored.size != media["size_bytes"]:
             return ApiError(
@@ -431,21 +434,24 @@ class MediaService:
         video_url = await self._b.storage.presigned_get(source, expires_s=expiry) if source else None
         return await media_response(conn, media, video_url)
 
-    async def page(self, user: CurrentUser, limit: int, cursor: str | None) -> MediaPage:
+    async def page(
+        self, user: CurrentUser, limit: int, cursor: str | None, statuses: list[str] | None = None
+    ) -> MediaPage:
         before_created_at, before_id = _decode_cursor(cursor) if cursor else (None, None)
         async with self._b.pool.connection() as conn:
             rows = await (
                 await conn.execute(
-                    queries.list_media_for_owner,
+                    queries.editor_list_media_for_owner,
                     {
                         "owner_id": user.id,
                         "before_created_at": before_created_at,
                         "before_id": before_id,
                         "limit": limit + 1,
+                        "statuses": statuses or None,
                     },
                 )
             ).fetchall()
-        items = [MediaListItem(**{k: r[k] for k in MediaListItem.__struct_fields__}) for r in rows[:limit]]
+        items = [await media_list_item(self._b, r) for r in rows[:limit]]
         next_cursor = (
             _encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
         )
@@ -489,7 +495,7 @@ class MediaService:
                         conn, media_id, transcript["id"], user, "speaker_name", label, row["old_name"], name
                     )
                     # A named voice becomes (part of) the owner's voice profile of that name.
-                    await learn_voice(conn, user.id, transcript["id"], label, name)
+                    await learn_voice(conn, transcript["id"], label, name)
             speakers = await speakers_body(conn, transcript["id"])
         return SpeakersResponse(speakers=speakers)
 

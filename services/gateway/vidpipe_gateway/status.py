@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from vidpipe.db.queries import queries
 from vidpipe.settings import STAGES
+from vidpipe_gateway.failures import explain
 from vidpipe_gateway.schemas import ErrorBody, StageStatus, TaskStatusResponse
 
 # Share of the whole job each stage takes, for one progress bar (transcription dominates on every engine).
 STAGE_WEIGHTS = {"moderate": 0.15, "transcribe": 0.6, "summarize": 0.25}
+# Below 5 % the rate is mostly start-up cost (model load, first download); above 99 % the stage is finishing.
+ETA_MIN_PROGRESS = 0.05
+ETA_MAX_PROGRESS = 0.99
+ENDED = frozenset({"FAILED", "REJECTED"})
+
+
+def eta_seconds(started_at: datetime | None, progress: float, now: datetime) -> float | None:
+    """Seconds left if the stage keeps its pace so far, or None where the guess would mislead."""
+    if started_at is None or not ETA_MIN_PROGRESS <= progress <= ETA_MAX_PROGRESS:
+        return None
+    elapsed = (now - started_at).total_seconds()
+    if elapsed <= 0:
+        return None
+    return round(elapsed * (1 - progress) / progress, 1)
 
 
 async def task_status(conn: AsyncConnection[Any], task: dict[str, Any]) -> TaskStatusResponse:
@@ -27,10 +43,16 @@ async def task_status(conn: AsyncConnection[Any], task: dict[str, Any]) -> TaskS
     first = STAGES.index(task["first_stage"])
     stages: list[StageStatus] = []
     overall = 0.0
+    now = datetime.now(UTC)
     for stage in STAGES[first:]:
         run = runs.get(stage)
         if run is None:
-            stages.append(StageStatus(stage=stage, state="waiting", attempts=0, progress=0.0))
+            # After a failure nothing more runs: "waiting" would promise work that will never happen.
+            stages.append(
+                StageStatus(
+                    stage=stage, state="skipped" if task["status"] in ENDED else "waiting", attempts=0, progress=0.0
+                )
+            )
             continue
         state = run["state"]
         progress = 1.0 if state == "completed" else float(latest[stage]["progress"]) if stage in latest else 0.0
@@ -46,6 +68,7 @@ async def task_status(conn: AsyncConnection[Any], task: dict[str, Any]) -> TaskS
                 finished_at=run["finished_at"],
                 seconds=seconds,
                 detail=detail,
+                eta_s=eta_seconds(run["started_at"], progress, now) if state == "running" else None,
             )
         )
         overall += STAGE_WEIGHTS[stage] * progress
@@ -68,4 +91,5 @@ async def task_status(conn: AsyncConnection[Any], task: dict[str, Any]) -> TaskS
         created_at=task["created_at"],
         updated_at=task["updated_at"],
         finished_at=task["finished_at"],
+        reason=explain(task["error_code"], task["error_message"]) if task["status"] in ENDED else None,
     )

@@ -27,9 +27,19 @@ async def videos_page() -> File:
     return _page("videos.html")
 
 
+@get("/friends", include_in_schema=False)
+async def friends_page() -> File:
+    return _page("friends.html")
+
+
 @get("/videos/{media_id:str}", include_in_schema=False)
 async def video_page(media_id: FromPath[str]) -> File:
     return _page("video.html")
+
+
+@get("/webhooks", include_in_schema=False)
+async def webhooks_page() -> File:
+    return _page("webhooks.html")
 
 
 @get("/voices", include_in_schema=False)
@@ -38,5 +48,12 @@ async def voices_page() -> File:
 
 
 def web_routes() -> list[Any]:
-    static = create_static_files_router(path="/static", directories=[WEB_DIR])
-    return [upload_page, videos_page, video_page, voices_page, static]
+    return [
+        upload_page,
+        videos_page,
+        video_page,
+        webhooks_page,
+        friends_page,
+        voices_page,
+        create_static_files_router(path="/static", directories=[WEB_DIR]),
+    ]

@@ -98,7 +98,8 @@ def test_video_without_audio(strict: Moderator, tmp_path: Path) -> None:
     assert "transcribe" in error.message
 
 
-def test_audio_only_file(strict: Moderator, tmp_path: Path, speech: Path) -> None:
+def test_audio_only_file_is_allowed_without_visual_checks(strict: Moderator, tmp_path: Path, speech: Path) -> None:
+    # The detector stand-in fails the test if it runs: an audio-only recording has no pictures to check.
     audio_only = write_slideshow(
         tmp_path / "voice.m4a",
         [np.zeros((8, 8, 3), np.uint8)],
@@ -106,8 +107,18 @@ def test_audio_only_file(strict: Moderator, tmp_path: Path, speech: Path) -> Non
         audio=speech,
         include_video=False,
     )
-    expect_code(strict, audio_only, "no_video_stream")
-    expect_code(strict, speech, "no_video_stream")  # a plain FLAC as well
+    for source in (audio_only, speech):  # an AAC m4a, and a plain FLAC
+        report = strict.moderate(source, audio_out=tmp_path / "out.flac")
+        assert (report.verdict, report.frames_scanned, report.findings) == ("allowed", 0, [])
+        assert report.reason.startswith("Audio only: no visual checks")
+        assert report.media.video is None and report.audio is not None
+
+
+def test_a_file_with_neither_video_nor_audio(strict: Moderator, tmp_path: Path) -> None:
+    subtitles = tmp_path / "subtitles.mp4"  # FFmpeg reads it (SubRip): one subtitle stream, nothing else
+    subtitles.write_text("1\n00:00:00,000 --> 00:00:02,000\nHello there.\n\n")
+    error = expect_code(strict, subtitles, "no_media_streams")
+    assert "neither a video nor an audio stream" in error.message
 
 
 def test_duration_over_limit(strict: Moderator, clean_video: Path) -> None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
 
 from vidpipe.stage import ProgressReporter
 from vidpipe_moderator.detector import NudityDetector, load_detector
 from vidpipe_moderator.media import MediaScan, MediaSource, scan_media
-from vidpipe_moderator.policy import ModerationPolicy, ScannedFrame, evaluate, load_policy
+from vidpipe_moderator.policy import ModerationPolicy, ScannedFrame, audio_only_decision, evaluate, load_policy
 from vidpipe_moderator.results import Detection, ModerationReport, StageTimings
 from vidpipe_moderator.settings import ModeratorSettings
 
@@ -25,13 +28,20 @@ from vidpipe_moderator.settings import ModeratorSettings
 DECODE_PROGRESS_SHARE = 0.55
 # Report detection progress about this often, so a long video's status moves without flooding events.
 PROGRESS_FRAMES = 16
+# The list page shows thumbnails at about 120 px wide; 320 px stays sharp on a 2x screen and under ~20 KB.
+THUMBNAIL_MAX_SIDE = 320
 
 
 class ModerationEngine(Protocol):
     """What the handler calls; `Moderator` is the one implementation, the detector inside it varies."""
 
     def moderate(
-        self, source: MediaSource, *, audio_out: Path | None = None, progress: ProgressReporter | None = None
+        self,
+        source: MediaSource,
+        *,
+        audio_out: Path | None = None,
+        progress: ProgressReporter | None = None,
+        thumbnail_out: Path | None = None,
     ) -> ModerationReport: ...
 
 
@@ -42,12 +52,21 @@ class Moderator:
         self.settings = settings
 
     def moderate(
-        self, source: MediaSource, *, audio_out: Path | None = None, progress: ProgressReporter | None = None
+        self,
+        source: MediaSource,
+        *,
+        audio_out: Path | None = None,
+        progress: ProgressReporter | None = None,
+        thumbnail_out: Path | None = None,
     ) -> ModerationReport:
         """Validate, sample, detect, decide. Raises PermanentError for bad input (see `media` for the codes).
 
+        An audio-only file skips the visual checks (no frames, no detector) and is allowed with that reason.
+
         With `audio_out`, the speech track is written there as 16 kHz mono FLAC; if the verdict is "rejected"
-        the file is deleted (nothing of rejected media travels on) and `report.audio` is None.
+        the file is deleted (nothing of rejected media travels on) and `report.audio` is None. With
+        `thumbnail_out`, the first sampled frame is written there as a small JPEG, only for an "allowed" verdict
+        (a flagged or rejected video gets no picture in anyone's list).
         """
         started = time.perf_counter()
         scan = scan_media(
@@ -57,15 +76,22 @@ class Moderator:
             progress=progress,
             progress_share=DECODE_PROGRESS_SHARE,
         )
+        # Detection frees each frame's pixels as it goes: encode the thumbnail candidate first.
+        jpeg = encode_thumbnail(scan.frames[0].image) if thumbnail_out is not None and scan.frames else None
         detect_started = time.perf_counter()
         scanned = self._detect(scan, progress)
         detect_s = time.perf_counter() - detect_started
-        decision = evaluate(self.policy, scanned)
+        # No video stream: nothing visual to check, and the verdict says so rather than "0 frames matched".
+        decision = evaluate(self.policy, scanned) if scan.info.video is not None else audio_only_decision()
 
         audio = scan.audio
         if decision.verdict == "rejected" and audio is not None:
             Path(audio.path).unlink(missing_ok=True)
             audio = None
+        thumbnail = None
+        if jpeg is not None and thumbnail_out is not None and decision.verdict == "allowed":
+            Path(thumbnail_out).write_bytes(jpeg)
+            thumbnail = str(thumbnail_out)
         if progress is not None:
             progress(1.0, decision.verdict)
         return ModerationReport(
@@ -84,6 +110,7 @@ class Moderator:
                 total_s=round(time.perf_counter() - started, 3),
             ),
             decode_errors=scan.decode_errors,
+            thumbnail=thumbnail,
         )
 
     def _detect(self, scan: MediaScan, progress: ProgressReporter | None) -> list[ScannedFrame]:
@@ -106,6 +133,21 @@ class Moderator:
                 share = DECODE_PROGRESS_SHARE + (1 - DECODE_PROGRESS_SHARE) * done / total
                 progress(min(share, 0.999), f"scanned {done}/{total} frames")
         return scanned
+
+
+def encode_thumbnail(rgb: NDArray[np.uint8]) -> bytes:
+    """A frame the scan already decoded (downscaled to the detector's input) as a JPEG of at most 320 px."""
+    import cv2  # OpenCV comes with NudeNet
+
+    height, width = rgb.shape[:2]
+    scale = min(1.0, THUMBNAIL_MAX_SIDE / max(width, height))
+    small: Any = rgb
+    if scale < 1.0:
+        small = cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    if not ok:
+        raise ValueError("the frame could not be encoded as JPEG")
+    return bytes(encoded.tobytes())
 
 
 def _to_source_pixels(detection: Detection, scale: float) -> Detection:

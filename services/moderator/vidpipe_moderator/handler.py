@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -29,7 +30,13 @@ def audio_key(message: ModerateRequest) -> str:
     return f"media/{message.media_id}/audio/{message.task_id}.flac"
 
 
-def _persist(message: ModerateRequest, report: ModerationReport, stored_audio_key: str | None) -> Any:
+def thumbnail_key(message: ModerateRequest) -> str:
+    return f"media/{message.media_id}/thumbnails/{message.task_id}.jpg"
+
+
+def _persist(
+    message: ModerateRequest, report: ModerationReport, stored_audio_key: str | None, stored_thumbnail: str | None
+) -> Any:
     async def persist(conn: AsyncConnection[Any]) -> None:
         await conn.execute(
             queries.upsert_moderation_result,
@@ -52,6 +59,10 @@ def _persist(message: ModerateRequest, report: ModerationReport, stored_audio_ke
                 "audio_key": stored_audio_key,
             },
         )
+        if stored_thumbnail is not None:
+            await conn.execute(
+                queries.record_media_thumbnail, {"media_id": message.media_id, "thumbnail_key": stored_thumbnail}
+            )
         if report.verdict == "flagged":
             await conn.execute(queries.mark_task_flagged, {"task_id": message.task_id})
 
@@ -68,19 +79,29 @@ def make_handler(moderator: Moderator) -> Handler[ModerateRequest]:
         source = await ctx.storage.presigned_get(message.video_key, expires_s=6 * 3600)
         audio_path = ctx.workdir / "audio.flac"
         report = await ctx.run_blocking(
-            moderator.moderate, source, audio_out=audio_path, progress=ctx.progress_from_thread()
+            moderator.moderate,
+            source,
+            audio_out=audio_path,
+            progress=ctx.progress_from_thread(),
+            thumbnail_out=ctx.workdir / "thumbnail.jpg",
         )
-        detail = {"verdict": report.verdict, "frames_scanned": report.frames_scanned}
+        detail: dict[str, object] = {"verdict": report.verdict, "frames_scanned": report.frames_scanned}
+        if report.media.video is None:
+            detail["audio_only"] = True
         if report.verdict == "rejected":
             return StageOutcome.reject(
-                "rejected_by_moderation", report.reason, persist=_persist(message, report, None), detail=detail
+                "rejected_by_moderation", report.reason, persist=_persist(message, report, None, None), detail=detail
             )
         if report.audio is None:  # the engine always extracts audio for a video it accepts
             raise PermanentError("no_audio_stream", "the video has no audio to transcribe")
         key = audio_key(message)
         await ctx.storage.upload_file(audio_path, key, "audio/flac")
+        thumbnail = None
+        if report.thumbnail is not None:
+            thumbnail = thumbnail_key(message)
+            await ctx.storage.upload_file(Path(report.thumbnail), thumbnail, "image/jpeg")
         return StageOutcome(
-            persist=_persist(message, report, key),
+            persist=_persist(message, report, key, thumbnail),
             next_message=TranscribeRequest(
                 task_id=message.task_id,
                 media_id=message.media_id,

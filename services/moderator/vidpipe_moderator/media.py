@@ -152,24 +152,29 @@ def _probe(container: Any, size_bytes: int | None, settings: ModeratorSettings) 
         for s in container.streams.video
         if not (s.disposition & av.stream.Disposition.attached_pic)  # cover art of an audio file is no video
     ]
-    if not video_streams:
-        raise PermanentError("no_video_stream", "The file has no video stream (it looks like an audio-only file).")
+    if not video_streams and not container.streams.audio:
+        raise PermanentError(
+            "no_media_streams",
+            "The file has neither a video nor an audio stream, so there is nothing to moderate or transcribe.",
+        )
     if not container.streams.audio:
         raise PermanentError("no_audio_stream", "The video has no audio track, so there is nothing to transcribe.")
-    video, audio = video_streams[0], container.streams.audio[0]
-    vctx, actx = video.codec_context, audio.codec_context
-    if not vctx.width or not vctx.height:
+    # An audio-only recording (a meeting's m4a, a voice memo) is accepted: it just has no pictures to check.
+    video = video_streams[0] if video_streams else None
+    audio = container.streams.audio[0]
+    actx = audio.codec_context
+    if video is not None and (not video.codec_context.width or not video.codec_context.height):
         raise PermanentError("corrupt_media", "The video stream states no picture size; the file is damaged.")
 
     duration = container.duration / 1_000_000 if container.duration else None
-    duration = duration or _stream_seconds(video)
+    duration = duration or _stream_seconds(video if video is not None else audio)
     if duration is None:
         # Streamed WebM/MKV may not state a duration; the decode pass enforces the limit instead.
         duration = 0.0
     if duration > settings.max_duration_s:
         raise PermanentError(
             "duration_over_limit",
-            f"The video lasts {duration / 60:.1f} min; the limit is {settings.max_duration_s / 60:.1f} min.",
+            f"The recording lasts {duration / 60:.1f} min; the limit is {settings.max_duration_s / 60:.1f} min.",
         )
     size = size_bytes if size_bytes is not None else (container.size if container.size > 0 else None)
     if size is not None and size > settings.max_size_bytes:
@@ -177,26 +182,31 @@ def _probe(container: Any, size_bytes: int | None, settings: ModeratorSettings) 
             "file_too_large",
             f"The file is {size / 1024**3:.2f} GiB; the limit is {settings.max_size_bytes / 1024**3:.2f} GiB",
         )
-    rate = video.average_rate or video.guessed_rate
     return MediaInfo(
         container=format_name,
         duration_s=round(duration, 3),
         size_bytes=size,
         bit_rate=container.bit_rate or None,
-        video=VideoStreamInfo(
-            codec=vctx.name,
-            width=vctx.width,
-            height=vctx.height,
-            fps=round(float(rate), 3) if rate else None,
-            frame_count=video.frames or None,
-            duration_s=_stream_seconds(video),
-        ),
+        video=_video_info(video) if video is not None else None,
         audio=AudioStreamInfo(
             codec=actx.name,
             sample_rate=actx.sample_rate,
             channels=actx.layout.nb_channels,
             duration_s=_stream_seconds(audio),
         ),
+    )
+
+
+def _video_info(video: Any) -> VideoStreamInfo:
+    vctx = video.codec_context
+    rate = video.average_rate or video.guessed_rate
+    return VideoStreamInfo(
+        codec=vctx.name,
+        width=vctx.width,
+        height=vctx.height,
+        fps=round(float(rate), 3) if rate else None,
+        frame_count=video.frames or None,
+        duration_s=_stream_seconds(video),
     )
 
 
@@ -286,9 +296,12 @@ def scan_media(
     writer: _FlacWriter | None = None
     try:
         info = _probe(container, size, settings)
-        video = next(s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
+        video = next(
+            (s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic), None
+        )
         audio = container.streams.audio[0]
-        video.thread_type = "AUTO"  # frame threading: decoding is most of this pass's cost
+        if video is not None:
+            video.thread_type = "AUTO"  # frame threading: decoding is most of this pass's cost
 
         planned_duration = info.duration_s or settings.max_duration_s
         plan = SamplingPlan.for_duration(
@@ -299,21 +312,25 @@ def scan_media(
             scene_threshold=settings.scene_threshold,
             scene_check_interval_s=settings.scene_check_interval_s,
         )
-        sample_w, sample_h = _fit_within(info.video.width, info.video.height, settings.inference_resolution)
+        sample_w, sample_h = (
+            _fit_within(info.video.width, info.video.height, settings.inference_resolution) if info.video else (2, 2)
+        )
 
         if audio_out is not None:
             writer = _FlacWriter(Path(audio_out))
 
-        video_origin = float(video.start_time * video.time_base) if video.start_time is not None else None
+        video_origin = (
+            float(video.start_time * video.time_base) if video is not None and video.start_time is not None else None
+        )
         audio_origin = float(audio.start_time * audio.time_base) if audio.start_time is not None else None
         frames: list[SampledFrame] = []
         video_frames = 0
         video_end = audio_end = 0.0
         decode_errors = 0
-        frame_period = 1.0 / info.video.fps if info.video.fps else 0.0
+        frame_period = 1.0 / info.video.fps if info.video and info.video.fps else 0.0
         next_progress = 0.0
 
-        for packet in container.demux(video, audio):
+        for packet in container.demux(*(s for s in (video, audio) if s is not None)):
             try:
                 decoded = packet.decode()
             except av.error.InvalidDataError:
@@ -333,6 +350,9 @@ def scan_media(
                         audio_end = max(audio_end, frame.time - audio_origin + frame.samples / frame.sample_rate)
                     if writer is not None:
                         writer.write(frame)
+                    if video is None and progress is not None and info.duration_s and audio_end >= next_progress:
+                        progress(min(1.0, audio_end / info.duration_s) * progress_share, f"decoded {audio_end:.0f} s")
+                        next_progress = audio_end + max(1.0, info.duration_s / 100)
                     continue
                 if frame.time is not None:
                     video_origin = frame.time if video_origin is None else video_origin
@@ -371,7 +391,7 @@ def scan_media(
             audio=track,
             decode_s=time.perf_counter() - started,
             decode_errors=decode_errors,
-            scale_to_source=info.video.width / sample_w,
+            scale_to_source=info.video.width / sample_w if info.video else 1.0,
         )
     finally:
         if writer is not None:  # failed part-way: leave no partial audio behind for the caller to upload
@@ -384,18 +404,22 @@ def _check_complete(
 ) -> None:
     """Catch files that decode cleanly but end early: the truncated-faststart case."""
     tolerance = settings.truncation_tolerance_s
-    if video_frames == 0:
+    if info.video is not None and video_frames == 0:
         raise PermanentError("corrupt_media", "No video frame could be decoded; the file is damaged.")
     if audio_end == 0.0:
         raise PermanentError("corrupt_media", "No audio could be decoded; the audio track is damaged or empty.")
-    stated_video = info.video.duration_s or info.duration_s
     shortfalls: list[str] = []
-    if stated_video and video_end + tolerance < stated_video:
-        shortfalls.append(f"video ends at {video_end:.1f} s of a stated {stated_video:.1f} s")
-    stated_frames = info.video.frame_count
-    fps = info.video.fps or 0.0
-    if stated_frames and video_frames + max(2.0, fps * tolerance) < stated_frames:
-        shortfalls.append(f"{video_frames} of {stated_frames} stated frames decoded")
+    if info.video is not None:
+        stated_video = info.video.duration_s or info.duration_s
+        if stated_video and video_end + tolerance < stated_video:
+            shortfalls.append(f"video ends at {video_end:.1f} s of a stated {stated_video:.1f} s")
+        stated_frames = info.video.frame_count
+        fps = info.video.fps or 0.0
+        if stated_frames and video_frames + max(2.0, fps * tolerance) < stated_frames:
+            shortfalls.append(f"{video_frames} of {stated_frames} stated frames decoded")
+    elif info.audio.duration_s is None and info.duration_s and audio_end + tolerance < info.duration_s:
+        # Audio only, a stream without its own duration: the container's is the audio's.
+        shortfalls.append(f"audio ends at {audio_end:.1f} s of a stated {info.duration_s:.1f} s")
     # Only the audio stream's own duration counts: a container duration may be the video's, and an audio
     # track legitimately shorter than the picture is not damage.
     stated_audio = info.audio.duration_s

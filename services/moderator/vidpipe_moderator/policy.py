@@ -125,6 +125,14 @@ def format_timestamp(seconds: float) -> str:
     return f"{whole // 3600:d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
+AUDIO_ONLY_REASON = "Audio only: no visual checks (the file has no video stream)."
+
+
+def audio_only_decision() -> PolicyDecision:
+    """An audio-only recording has no pictures for the policy to judge; it is allowed and says so."""
+    return PolicyDecision("allowed", AUDIO_ONLY_REASON, [])
+
+
 def evaluate(policy: ModerationPolicy, frames: Iterable[ScannedFrame]) -> PolicyDecision:
     """Apply `policy` to every scanned frame and explain the verdict in one sentence."""
     findings: list[FrameFinding] = []

@@ -38,7 +38,7 @@ class MediaInfo(msgspec.Struct, frozen=True, kw_only=True):
     duration_s: float
     size_bytes: int | None = None
     bit_rate: int | None = None
-    video: VideoStreamInfo
+    video: VideoStreamInfo | None = None  # None: an audio-only recording (no visual checks)
     audio: AudioStreamInfo
 
 
@@ -86,3 +86,4 @@ class ModerationReport(msgspec.Struct, frozen=True, kw_only=True):
     detector: str  # model, resolution and execution provider, for audits
     timings: StageTimings
     decode_errors: int = 0  # packets FFmpeg could not decode and skipped (a few are normal; many fail the job)
+    thumbnail: str | None = None  # path of a small JPEG of the first sampled frame (allowed videos, when asked)

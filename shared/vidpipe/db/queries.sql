@@ -228,18 +228,6 @@ ON CONFLICT (task_id) DO UPDATE
     SET title = EXCLUDED.title, summary = EXCLUDED.summary, keywords = EXCLUDED.keywords,
         chapters = EXCLUDED.chapters, model = EXCLUDED.model, created_at = now()
 
--- name: list_media_for_owner
--- Newest first, keyset-paginated on (created_at, id) so pages stay stable while uploads arrive.
-SELECT m.id, m.filename, m.created_at, m.duration_s, m.visibility, t.status, t.id AS task_id
-FROM media m
-LEFT JOIN LATERAL (
-    SELECT id, status FROM tasks WHERE media_id = m.id ORDER BY created_at DESC LIMIT 1
-) t ON true
-WHERE m.owner_id = %(owner_id)s
-  AND (%(before_created_at)s::timestamptz IS NULL OR (m.created_at, m.id) < (%(before_created_at)s, %(before_id)s))
-ORDER BY m.created_at DESC, m.id DESC
-LIMIT %(limit)s
-
 -- name: set_visibility
 UPDATE media m SET visibility = %(visibility)s, updated_at = now()
 FROM (SELECT visibility FROM media WHERE id = %(media_id)s FOR UPDATE) old
@@ -265,7 +253,7 @@ INSERT INTO edits (media_id, transcript_id, editor_id, target, target_key, old_v
 VALUES (%(media_id)s, %(transcript_id)s, %(editor_id)s, %(target)s, %(target_key)s, %(old_value)s, %(new_value)s)
 
 -- name: edits_for_media
-SELECT e.id, e.target, e.target_key, e.old_value, e.new_value, e.created_at, u.subject AS editor
+SELECT e.id, e.target, e.target_key, e.old_value, e.new_value, e.created_at, u.subject AS editor, e.undo_of
 FROM edits e LEFT JOIN users u ON u.id = e.editor_id
 WHERE e.media_id = %(media_id)s ORDER BY e.id
 
@@ -443,6 +431,277 @@ RETURNING id
 -- the pass holds open, so a sweeper that dies releases it with its connection.
 SELECT pg_try_advisory_xact_lock(hashtext('vidpipe-sweep')) AS locked
 
+-- ==== notes and search ====
+
+-- name: notes_count_for_media
+SELECT count(*) AS annotations FROM annotations WHERE media_id = %(media_id)s
+
+-- name: notes_insert_note
+INSERT INTO annotations (media_id, author_id, kind, time_s, after_segment, body)
+VALUES (%(media_id)s, %(author_id)s, 'note', %(time_s)s, %(after_segment)s, %(body)s)
+RETURNING id, media_id, kind, time_s, after_segment, body, state, image_key, content_type, size_bytes,
+          created_at, updated_at
+
+-- name: notes_insert_image
+-- A reserved image: counts for nothing (never listed, searched or exported) until it is confirmed.
+INSERT INTO annotations (id, media_id, author_id, kind, time_s, after_segment, body, state, upload_key,
+                         content_type, size_bytes)
+VALUES (%(id)s, %(media_id)s, %(author_id)s, 'image', %(time_s)s, %(after_segment)s, %(body)s, 'pending',
+        %(upload_key)s, %(content_type)s, %(size_bytes)s)
+RETURNING id, media_id, kind, time_s, after_segment, body, state, image_key, content_type, size_bytes,
+          created_at, updated_at
+
+-- name: notes_for_media
+-- What readers see: notes and confirmed images, in transcript order.
+SELECT id, media_id, kind, time_s, after_segment, body, state, image_key, content_type, size_bytes,
+       created_at, updated_at
+FROM annotations WHERE media_id = %(media_id)s AND state = 'ready'
+ORDER BY time_s, created_at, id
+
+-- name: notes_get_for_update
+SELECT id, media_id, kind, time_s, after_segment, body, state, upload_key, image_key, content_type, size_bytes,
+       created_at, updated_at
+FROM annotations WHERE id = %(annotation_id)s AND media_id = %(media_id)s
+FOR UPDATE
+
+-- name: notes_update
+-- A null keeps the stored value (after_segment is cleared with clear_after_segment).
+UPDATE annotations
+SET body = COALESCE(%(body)s, body),
+    time_s = COALESCE(%(time_s)s, time_s),
+    after_segment = CASE WHEN %(clear_after_segment)s THEN NULL
+                         ELSE COALESCE(%(after_segment)s, after_segment) END,
+    updated_at = now()
+WHERE id = %(annotation_id)s AND media_id = %(media_id)s
+RETURNING id, media_id, kind, time_s, after_segment, body, state, image_key, content_type, size_bytes,
+          created_at, updated_at
+
+-- name: notes_mark_ready
+UPDATE annotations
+SET state = 'ready', image_key = %(image_key)s, content_type = %(content_type)s, size_bytes = %(size_bytes)s,
+    updated_at = now()
+WHERE id = %(annotation_id)s AND media_id = %(media_id)s
+RETURNING id, media_id, kind, time_s, after_segment, body, state, image_key, content_type, size_bytes,
+          created_at, updated_at
+
+-- name: notes_delete
+DELETE FROM annotations WHERE id = %(annotation_id)s AND media_id = %(media_id)s
+
+-- name: notes_search
+-- Full-text search over what the viewer may read: their own media and, unless mine_only, media that people
+-- who befriended them share as friends-visible or public. Strangers' public media are not searched: public
+-- means "anyone with the link", not "listed". Only the latest transcript and summary of each media count.
+-- Ranked with ts_rank (title A > keywords B > summary C > transcript text and notes D); the snippet is made
+-- only for the page returned, with marker characters (stripped from the text first) around each match.
+WITH q AS (
+    SELECT CASE WHEN %(prefix)s::text IS NULL THEN websearch_to_tsquery('simple', %(q)s)
+                ELSE websearch_to_tsquery('simple', %(head)s)
+                     && to_tsquery('simple', quote_literal(%(prefix)s::text) || ':*')
+           END AS query
+),
+readable AS (
+    SELECT m.id, m.filename, m.owner_id = %(viewer_id)s AS is_owner
+    FROM media m
+    WHERE m.owner_id = %(viewer_id)s
+       OR (NOT %(mine_only)s
+           AND m.visibility IN ('friends', 'public')
+           AND EXISTS (SELECT 1 FROM friendships f WHERE f.user_id = m.owner_id AND f.friend_id = %(viewer_id)s))
+),
+latest AS (
+    SELECT DISTINCT ON (t.media_id) t.media_id, t.id AS transcript_id
+    FROM transcripts t JOIN readable r ON r.id = t.media_id
+    ORDER BY t.media_id, t.created_at DESC
+),
+latest_summary AS (
+    SELECT DISTINCT ON (s.transcript_id) l.media_id, s.title, s.keywords, s.summary, s.search_tsv
+    FROM summaries s JOIN latest l ON l.transcript_id = s.transcript_id
+    ORDER BY s.transcript_id, s.created_at DESC
+),
+hits AS (
+    SELECT l.media_id, 'segment' AS kind, s.idx AS segment_idx, s.start_s AS time_s, s.speaker, s.text AS body,
+           ts_rank(s.search_tsv, q.query) AS rank
+    FROM latest l JOIN transcript_segments s ON s.transcript_id = l.transcript_id CROSS JOIN q
+    WHERE s.search_tsv @@ q.query
+    UNION ALL
+    SELECT ls.media_id, 'summary', NULL, NULL, NULL,
+           concat_ws(' · ', ls.title, search_keywords_text(ls.keywords), ls.summary),
+           ts_rank(ls.search_tsv, q.query)
+    FROM latest_summary ls CROSS JOIN q
+    WHERE ls.search_tsv @@ q.query
+    UNION ALL
+    SELECT a.media_id, 'note', a.after_segment, a.time_s, NULL, a.body, ts_rank(a.search_tsv, q.query)
+    FROM annotations a JOIN readable r ON r.id = a.media_id CROSS JOIN q
+    WHERE a.state = 'ready' AND a.search_tsv @@ q.query
+),
+page AS (
+    SELECT * FROM hits
+    ORDER BY rank DESC, media_id, time_s NULLS FIRST, kind, segment_idx
+    LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT p.media_id, p.kind, p.segment_idx, p.time_s, p.speaker, p.rank, r.filename, r.is_owner, ls.title,
+       sp.display_name AS speaker_name,
+       -- A short text comes back whole (fragments would drop its edge punctuation), a long one in fragments.
+       ts_headline('simple', translate(p.body, %(markers)s, ''), q.query,
+                   CASE WHEN length(p.body) <= %(whole_chars)s THEN %(whole_options)s
+                        ELSE %(headline_options)s END) AS snippet
+FROM page p
+JOIN readable r ON r.id = p.media_id
+CROSS JOIN q
+LEFT JOIN latest l ON l.media_id = p.media_id
+LEFT JOIN latest_summary ls ON ls.media_id = p.media_id
+LEFT JOIN transcript_speakers sp ON sp.transcript_id = l.transcript_id AND sp.label = p.speaker
+ORDER BY p.rank DESC, p.media_id, p.time_s NULLS FIRST, p.kind, p.segment_idx
+
+-- name: notes_segment_exists
+SELECT 1 AS found FROM transcript_segments WHERE transcript_id = %(transcript_id)s AND idx = %(idx)s
+
+-- ==== webhooks ====
+
+-- name: webhook_lock_owner
+-- Serialises one user's endpoint creations so concurrent requests cannot pass the per-user cap together.
+SELECT id FROM users WHERE id = %(owner_id)s FOR UPDATE
+
+-- name: webhook_count_endpoints
+SELECT count(*) AS endpoints FROM webhook_endpoints WHERE owner_id = %(owner_id)s
+
+-- name: webhook_insert_endpoint
+INSERT INTO webhook_endpoints (owner_id, url, secret, events, description)
+VALUES (%(owner_id)s, %(url)s, %(secret)s, %(events)s, %(description)s)
+RETURNING id, url, events, description, created_at
+
+-- name: webhook_list_endpoints
+-- The caller's endpoints (never the secret) with how their deliveries stand.
+SELECT e.id, e.url, e.events, e.description, e.created_at,
+       count(d.id) FILTER (WHERE d.state = 'pending') AS pending,
+       count(d.id) FILTER (WHERE d.state = 'failed') AS failed,
+       max(d.last_attempt_at) AS last_attempt_at
+FROM webhook_endpoints e
+LEFT JOIN webhook_deliveries d ON d.endpoint_id = e.id
+WHERE e.owner_id = %(owner_id)s
+GROUP BY e.id
+ORDER BY e.created_at, e.id
+
+-- name: webhook_get_endpoint
+SELECT id, url, events, description, created_at
+FROM webhook_endpoints WHERE id = %(endpoint_id)s AND owner_id = %(owner_id)s
+
+-- name: webhook_delete_endpoint
+DELETE FROM webhook_endpoints WHERE id = %(endpoint_id)s AND owner_id = %(owner_id)s RETURNING id
+
+-- name: webhook_list_deliveries
+-- Newest first, each with its attempt log (or just one delivery, by id).
+SELECT d.id, d.event, d.task_id, d.state, d.attempts, d.next_attempt_at, d.last_attempt_at,
+       d.last_status_code, d.last_error, d.created_at, d.finished_at,
+       COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                     'attempt', a.attempt, 'status_code', a.status_code, 'error', a.error,
+                     'duration_ms', a.duration_ms, 'at', a.created_at) ORDER BY a.attempt)
+                 FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]'::jsonb) AS log
+FROM webhook_deliveries d
+WHERE d.endpoint_id = %(endpoint_id)s AND (%(delivery_id)s::uuid IS NULL OR d.id = %(delivery_id)s::uuid)
+ORDER BY d.created_at DESC, d.id
+LIMIT %(limit)s
+
+-- name: webhook_insert_delivery
+-- A delivery queued by the API (the test event); task events are queued by the tasks trigger (0009).
+INSERT INTO webhook_deliveries (endpoint_id, event, task_id, payload)
+VALUES (%(endpoint_id)s, %(event)s, %(task_id)s, %(payload)s)
+RETURNING id
+
+-- name: webhook_redeliver
+-- The owner asks for one more attempt of a finished delivery, now.
+UPDATE webhook_deliveries d SET state = 'pending', next_attempt_at = now(), finished_at = NULL
+FROM webhook_endpoints e
+WHERE d.id = %(delivery_id)s AND d.endpoint_id = %(endpoint_id)s AND e.id = d.endpoint_id
+  AND e.owner_id = %(owner_id)s AND d.state <> 'pending'
+RETURNING d.id
+
+-- name: webhook_claim_due
+-- Claims due deliveries for one dispatcher: SKIP LOCKED lets several gateways claim side by side, and the
+-- lease (next_attempt_at pushed past the delivery timeout) hands a row whose dispatcher died mid-post to
+-- another one later. The claim commits at once: no transaction stays open while an endpoint answers.
+WITH due AS (
+    SELECT id FROM webhook_deliveries
+    WHERE state = 'pending' AND next_attempt_at <= now()
+    ORDER BY next_attempt_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE webhook_deliveries d
+SET attempts = d.attempts + 1, last_attempt_at = now(),
+    next_attempt_at = now() + make_interval(secs => %(lease_s)s)
+FROM due, webhook_endpoints e
+WHERE d.id = due.id AND e.id = d.endpoint_id
+RETURNING d.id, d.event, d.attempts AS attempt, d.payload, e.url, e.secret, e.id AS endpoint_id
+
+-- name: webhook_log_attempt
+INSERT INTO webhook_attempts (delivery_id, attempt, status_code, error, duration_ms)
+VALUES (%(delivery_id)s, %(attempt)s, %(status_code)s, %(error)s, %(duration_ms)s)
+ON CONFLICT DO NOTHING
+
+-- name: webhook_finish_attempt
+-- Only the claim of this attempt moves the row on (a lease taken over by another dispatcher has a higher
+-- attempt number): state 'pending' schedules the next attempt, 'succeeded' / 'failed' end it.
+UPDATE webhook_deliveries
+SET state = %(state)s, last_status_code = %(status_code)s, last_error = %(error)s,
+    next_attempt_at = CASE WHEN %(state)s = 'pending' THEN now() + make_interval(secs => %(retry_in_s)s) END,
+    finished_at = CASE WHEN %(state)s = 'pending' THEN NULL ELSE now() END
+WHERE id = %(delivery_id)s AND attempts = %(attempt)s AND state = 'pending'
+
+-- ==== editor ====
+
+-- name: record_media_thumbnail
+-- The moderator stored a frame of an allowed video as a small JPEG under the media's keys.
+UPDATE media SET thumbnail_key = %(thumbnail_key)s, updated_at = now() WHERE id = %(media_id)s
+
+-- name: editor_list_media_for_owner
+-- "My videos": newest first, keyset-paginated on (created_at, id); with the generated title, the thumbnail,
+-- and why the latest task failed. `statuses` filters on the latest task's status (NEW: no task yet).
+SELECT m.id, m.filename, m.created_at, m.duration_s, m.visibility, m.thumbnail_key, t.status, t.id AS task_id,
+       t.error_code, t.error_message, s.title
+FROM media m
+LEFT JOIN LATERAL (
+    SELECT id, status, error_code, error_message FROM tasks WHERE media_id = m.id ORDER BY created_at DESC LIMIT 1
+) t ON true
+LEFT JOIN LATERAL (
+    SELECT su.title FROM transcripts tr JOIN summaries su ON su.transcript_id = tr.id
+    WHERE tr.media_id = m.id ORDER BY tr.created_at DESC, su.created_at DESC LIMIT 1
+) s ON true
+WHERE m.owner_id = %(owner_id)s
+  AND (%(before_created_at)s::timestamptz IS NULL OR (m.created_at, m.id) < (%(before_created_at)s, %(before_id)s))
+  AND (%(statuses)s::text[] IS NULL OR COALESCE(t.status::text, 'NEW') = ANY (%(statuses)s::text[]))
+ORDER BY m.created_at DESC, m.id DESC
+LIMIT %(limit)s
+
+-- name: editor_media_thumbnail_key
+SELECT thumbnail_key FROM media WHERE id = %(media_id)s
+
+-- name: editor_set_segment_speaker
+-- Reassign one segment to one of the transcript's speakers. Returns the previous speaker.
+UPDATE transcript_segments s SET speaker = %(speaker)s
+FROM (SELECT speaker FROM transcript_segments
+      WHERE transcript_id = %(transcript_id)s AND idx = %(idx)s FOR UPDATE) old
+WHERE s.transcript_id = %(transcript_id)s AND s.idx = %(idx)s
+  AND (%(speaker)s::text IS NULL  -- only an undo restores "no speaker" (what diarization left unassigned)
+       OR EXISTS (SELECT 1 FROM transcript_speakers sp
+                  WHERE sp.transcript_id = %(transcript_id)s AND sp.label = %(speaker)s::text))
+RETURNING old.speaker AS old_speaker
+
+-- name: editor_segment_exists
+SELECT idx, speaker FROM transcript_segments WHERE transcript_id = %(transcript_id)s AND idx = %(idx)s
+
+-- name: editor_edit_for_media
+-- One edit of a media, locked so two undos of it cannot both pass the "not undone yet" check.
+SELECT e.id, e.transcript_id, e.target, e.target_key, e.old_value, e.new_value,
+       EXISTS (SELECT 1 FROM edits u WHERE u.undo_of = e.id) AS undone
+FROM edits e WHERE e.id = %(edit_id)s AND e.media_id = %(media_id)s
+FOR UPDATE OF e
+
+-- name: editor_insert_edit
+INSERT INTO edits (media_id, transcript_id, editor_id, target, target_key, old_value, new_value, undo_of)
+VALUES (%(media_id)s, %(transcript_id)s, %(editor_id)s, %(target)s, %(target_key)s, %(old_value)s, %(new_value)s,
+        %(undo_of)s)
+RETURNING id
+
 -- ==== voices ====
 
 -- name: voice_store_speaker_embedding
@@ -455,8 +714,12 @@ SELECT label, display_name, name_source, voice_profile_id, voice_confidence
 FROM transcript_speakers WHERE transcript_id = %(transcript_id)s ORDER BY label
 
 -- name: voice_speaker_for_update
-SELECT label, display_name, name_source, voice_profile_id, embedding, embedding_model
-FROM transcript_speakers WHERE transcript_id = %(transcript_id)s AND label = %(label)s FOR UPDATE
+SELECT s.label, s.display_name, s.name_source, s.voice_profile_id, s.embedding, s.embedding_model, m.owner_id
+FROM transcript_speakers s
+JOIN transcripts t ON t.id = s.transcript_id
+JOIN media m ON m.id = t.media_id
+WHERE s.transcript_id = %(transcript_id)s AND s.label = %(label)s
+FOR UPDATE OF s
 
 -- name: voice_transcript_speakers_for_matching
 -- Speakers with a voice and no name the user typed; the transcript's owner comes along for the profiles.

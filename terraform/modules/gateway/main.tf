@@ -234,3 +234,66 @@ resource "aws_ecs_service" "gateway" {
   depends_on = [aws_lb_listener.https]
   tags       = var.tags
 }
+
+# The sweeper runs from the gateway image in the same cluster: it needs only Postgres and SQS, no load
+# balancer, and its own least-privilege role (modules/iam). Passes take a Postgres advisory lock, so a
+# second task during a deployment does no double work.
+resource "aws_ecs_task_definition" "sweeper" {
+  family                   = "${var.name}-sweeper"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = 256
+  memory                   = 512
+  task_role_arn            = var.sweeper_task_role_arn
+  execution_role_arn       = var.execution_role_arn
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+  volume {
+    name = "tmp"
+  }
+  container_definitions = jsonencode([
+    {
+      name                   = "sweeper"
+      image                  = var.image
+      essential              = true
+      command                = ["sweep"]
+      readonlyRootFilesystem = true
+      user                   = "10001:10001"
+      environment            = [for key, value in var.sweeper_environment : { name = key, value = value }]
+      mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
+      stopTimeout            = 30
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-region        = data.aws_region.current.name
+          awslogs-group         = var.log_group_name
+          awslogs-stream-prefix = "sweeper"
+        }
+      }
+    }
+  ])
+  tags = var.tags
+}
+
+resource "aws_ecs_service" "sweeper" {
+  name            = "${var.name}-sweeper"
+  cluster         = aws_ecs_cluster.this.id
+  task_definition = aws_ecs_task_definition.sweeper.arn
+  desired_count   = var.sweeper_count
+  launch_type     = "FARGATE"
+  propagate_tags  = "SERVICE"
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [aws_security_group.task.id]
+    assign_public_ip = false
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+  tags = var.tags
+}

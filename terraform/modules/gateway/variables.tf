@@ -94,3 +94,23 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "sweeper_task_role_arn" {
+  description = "Role the sweeper (`vidpipe sweep`, same image as the gateway) runs as."
+  type        = string
+}
+
+variable "sweeper_environment" {
+  description = "Environment of the sweeper container (AWS_*, DB_*, WORKER_VISIBILITY_TIMEOUT_S, RECONCILER_*)."
+  type        = map(string)
+}
+
+variable "sweeper_count" {
+  description = "Sweeper tasks. One is enough; more are safe (a pass holds a database lock) and survive an AZ loss."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.sweeper_count >= 1
+    error_message = "Run at least one sweeper: without it a lost SQS message strands its task."
+  }
+}

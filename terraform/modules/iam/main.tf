@@ -3,6 +3,7 @@
 #   moderator   consume moderate, send transcribe; read uploads/, write media/ (the extracted audio)
 #   transcriber consume transcribe, send summarize; read media/
 #   summarizer  consume summarize; no S3 (the transcript is in Postgres)
+#   sweeper     send to every stage queue and read their depth (re-sends the message of a stranded task)
 # Every process resolves all queue URLs by name at start (vidpipe.queues.resolve_queue_urls), so
 # sqs:GetQueueUrl is granted on all six queues; it reveals a URL, nothing else.
 
@@ -262,4 +263,45 @@ resource "aws_iam_role_policy" "gateway_execution" {
   name   = "gateway-execution"
   role   = aws_iam_role.gateway_execution.id
   policy = data.aws_iam_policy_document.gateway_execution.json
+}
+
+# ---------------------------------------------------------------------------------------------- sweeper
+# `vidpipe sweep`: finds unfinished tasks with no sign of life for several visibility timeouts and sends
+# their current stage's message again (rebuilt from Postgres), so a lost SQS message never strands a task.
+# It skips a stage whose queue still holds messages, hence GetQueueAttributes.
+
+data "aws_iam_policy_document" "sweeper" {
+  statement {
+    sid       = "ResendStageMessages"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]
+    resources = values(var.queue_arns)
+  }
+  statement {
+    sid       = "ResolveQueueUrls"
+    actions   = ["sqs:GetQueueUrl"]
+    resources = local.all_queue_arn
+  }
+  statement {
+    sid       = "UseDataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+  statement {
+    sid       = "ReadDatabaseCredentials"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.db_secret_arn]
+  }
+}
+
+resource "aws_iam_role" "sweeper_task" {
+  name               = "${var.name_prefix}-sweeper-task"
+  description        = "vidpipe sweeper (ECS task role): re-sends the messages of stranded tasks"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "sweeper_task" {
+  name   = "sweeper-least-privilege"
+  role   = aws_iam_role.sweeper_task.id
+  policy = data.aws_iam_policy_document.sweeper.json
 }

@@ -17,3 +17,8 @@ output "gateway_execution_role_arn" {
   description = "Role ECS uses to start gateway tasks."
   value       = aws_iam_role.gateway_execution.arn
 }
+
+output "sweeper_task_role_arn" {
+  description = "Role the sweeper (`vidpipe sweep`) runs as."
+  value       = aws_iam_role.sweeper_task.arn
+}

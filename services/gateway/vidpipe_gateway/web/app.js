@@ -4,6 +4,8 @@
 const TOKEN_KEY = "vidpipe.token";
 export const TERMINAL = new Set(["COMPLETED", "FAILED", "REJECTED"]);
 export const STAGE_NAMES = { moderate: "Moderate", transcribe: "Transcribe", summarize: "Summarise" };
+// The task's own status words, in the order a successful task passes them (the tracker shows where it is).
+const STATUS_STEPS = ["UPLOAD_COMPLETE", "PROCESSING", "COMPLETED"];
 const POLL_MS = 5000;
 
 export class ApiError extends Error {
@@ -18,19 +20,30 @@ export class ApiError extends Error {
 // the address bar so it does not end up in bookmarks or screenshots. A link can carry anyone's token: if it
 // would switch this browser to another account, the user is asked first (otherwise a stranger's link could
 // quietly sign them in as the stranger, and their next upload would land in the stranger's account).
+// Returns whether a token was adopted.
 function adoptTokenFromFragment() {
   const params = new URLSearchParams(location.hash.slice(1));
   const token = (params.get("token") || "").trim();
-  if (!token) return;
+  if (!token) return false;
   params.delete("token");
   const rest = params.toString();
   history.replaceState(null, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
   const current = getToken();
   if (current && tokenSubject(current) !== tokenSubject(token)) {
     const question = `This link signs you in as "${tokenSubject(token)}" instead of "${tokenSubject(current)}". Switch accounts?`;
-    if (!window.confirm(question)) return;
+    if (!window.confirm(question)) return false;
   }
   localStorage.setItem(TOKEN_KEY, token);
+  return true;
+}
+
+// A sign-in link pasted into a tab that is already open changes only the fragment: no navigation happens,
+// so the page listens for it and reloads signed in (the reload reads the new token like a first visit).
+function watchTokenLinks() {
+  window.addEventListener("hashchange", () => {
+    if (!new URLSearchParams(location.hash.slice(1)).get("token")) return;
+    if (adoptTokenFromFragment()) location.reload();
+  });
 }
 
 export function getToken() {
@@ -186,6 +199,7 @@ function markCurrentNav() {
 // Every page calls this first. Returns whether a token is present (pages show a hint and stop if not).
 export function initPage() {
   adoptTokenFromFragment();
+  watchTokenLinks();
   renderAuth();
   markCurrentNav();
   const signedIn = Boolean(getToken());
@@ -206,8 +220,11 @@ export function createTracker(container) {
   const stages = el("ol", { class: "stages", id: "stages" });
   const error = el("div", { id: "task-error", class: "alert error", role: "alert", hidden: true });
   const done = el("p", { id: "task-done", hidden: true });
+  const steps = el("ol", { class: "status-steps", id: "status-steps", "data-testid": "status-steps", "aria-label": "Task status" },
+    ...STATUS_STEPS.map((word) => el("li", { "data-step": word }, word)));
   container.replaceChildren(
     el("div", { class: "tracker-head" }, el("span", { class: "label" }, "Status"), badge, flagged),
+    steps,
     el("div", { class: "overall" }, overallBar, overallText),
     stages,
     error,
@@ -225,12 +242,13 @@ export function createTracker(container) {
       attempts: el("span", { class: "stage-attempts muted" }),
       detail: el("span", { class: "stage-detail muted" }),
       seconds: el("span", { class: "stage-seconds muted" }),
+      eta: el("span", { class: "stage-eta muted", "data-testid": "stage-eta" }),
     };
     row.li.append(
       el("span", { class: "stage-name" }, STAGE_NAMES[stage] || stage),
       row.state,
       row.bar,
-      el("span", { class: "stage-meta" }, row.attempts, row.seconds),
+      el("span", { class: "stage-meta" }, row.attempts, row.seconds, row.eta),
       row.detail,
     );
     stages.append(row.li);
@@ -253,16 +271,47 @@ export function createTracker(container) {
       row.bar.value = stage.progress ?? 0;
       row.attempts.textContent = stage.attempts > 1 ? `attempt ${stage.attempts}` : "";
       row.seconds.textContent = stage.seconds != null ? `${stage.seconds.toFixed(1)} s` : "";
+      row.eta.textContent = stage.state === "running" && stage.eta_s != null ? etaText(stage.eta_s) : "";
       row.detail.textContent = stage.detail || "";
     }
+    updateSteps(steps, status.status);
     if (status.error && (status.status === "FAILED" || status.status === "REJECTED")) {
-      showError(error, status.error);
+      showFailure(error, status);
     } else {
       error.hidden = true;
     }
   }
 
   return { update, done };
+}
+
+export function etaText(seconds) {
+  if (seconds < 60) return `about ${Math.max(1, Math.round(seconds))} s left`;
+  return `about ${Math.round(seconds / 60)} min left`;
+}
+
+// UPLOAD_COMPLETE → PROCESSING → COMPLETED: earlier words are done, the task's own word is current; a failed
+// or rejected task shows its word in place of COMPLETED.
+function updateSteps(steps, status) {
+  const ended = status === "FAILED" || status === "REJECTED";
+  const at = ended ? 2 : STATUS_STEPS.indexOf(status);
+  steps.querySelectorAll("li").forEach((li, i) => {
+    const word = i === 2 && ended ? status : STATUS_STEPS[i];
+    li.textContent = word;
+    li.dataset.step = word;
+    li.className = i < at || (i === at && status === "COMPLETED") ? "done" : i === at ? (ended ? "failed" : "current") : "";
+    if (i === at) li.setAttribute("aria-current", "step");
+    else li.removeAttribute("aria-current");
+  });
+}
+
+// What went wrong in sentences (the server's `reason`), with the stable code small beside it for support.
+export function showFailure(container, status) {
+  container.hidden = false;
+  container.replaceChildren(
+    el("span", { class: "error-message", "data-testid": "failure-reason" }, status.reason || status.error?.message || "Processing failed."),
+    status.error?.code ? el("span", { class: "error-code-hint" }, ` (${status.error.code})`) : null,
+  );
 }
 
 // A small status line while the server cannot be reached; null removes it.

@@ -3,10 +3,14 @@
 import {
   api, ApiError, bytes, clock, createTracker, el, followTask, initPage, showError, TERMINAL, when,
 } from "./app.js";
+import { mountNotes } from "./annotations.js";
+import { mountFind } from "./search.js";
+import { isAudioOnly, useAudioPlayer } from "./audioplayer.js";
 import { decorateSpeaker, mountVoiceMatch } from "./voices.js";
 
 const $ = (id) => document.getElementById(id);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const EXPORTS = ["srt", "vtt", "txt", "docx", "json"];
 const PALETTE = ["#2458d6", "#c2410c", "#15803d", "#9333ea", "#be123c", "#0e7490", "#a16207", "#4d7c0f"];
 
 const mediaId = decodeURIComponent(location.pathname.replace(/\/+$/, "").split("/").pop() || "");
@@ -45,6 +49,7 @@ async function load() {
 
 function render(media) {
   page.media = media;
+  page.speakerList = (media.transcript?.speakers || []).map((s) => s.label);
   document.body.dataset.owner = String(Boolean(media.is_owner));
   for (const node of document.querySelectorAll(".owner-only")) node.hidden = !media.is_owner;
   renderHead(media);
@@ -54,6 +59,10 @@ function render(media) {
   renderSummary(media.summary);
   renderSpeakers(media.transcript);
   renderTranscript(media.transcript);
+  mountNotes(media, { seek }); // notes and images inline (annotations.js)
+  mountFind({ seek }); // find in transcript, #t= jumps (search.js)
+  renderShare(media);
+  if (media.is_owner) loadHistory();
 }
 
 function renderHead(media) {
@@ -71,10 +80,14 @@ function renderHead(media) {
   ];
   $("meta").replaceChildren(...facts.filter(Boolean).map((fact) => el("span", {}, fact)));
   $("visibility").value = media.visibility;
-  $("download-srt").disabled = $("download-vtt").disabled = !transcript;
+  for (const format of EXPORTS) $(`download-${format}`).disabled = !transcript;
 }
 
 function renderPlayer(media) {
+  if (isAudioOnly(media) && $("player").tagName === "VIDEO") {
+    useAudioPlayer($("player"));
+    wirePlayer(); // the listeners went with the replaced <video>
+  }
   const player = $("player");
   if (media.video_url) {
     if (player.getAttribute("src") !== media.video_url && !player.currentSrc) player.src = media.video_url;
@@ -244,7 +257,9 @@ function speakerRow(speaker) {
 }
 
 function refreshSpeakerNames() {
-  for (const node of document.querySelectorAll(".segment-speaker")) node.textContent = speakerName(node.dataset.speaker);
+  for (const node of document.querySelectorAll("span.segment-speaker")) node.textContent = speakerName(node.dataset.speaker);
+  for (const option of document.querySelectorAll(".segment-speaker-select option")) option.textContent = speakerName(option.value);
+  if (page.media.is_owner) loadHistory();
 }
 
 // ---------------------------------------------------------------- transcript
@@ -255,6 +270,8 @@ function renderTranscript(transcript) {
   page.segmentNodes.clear();
   container.replaceChildren(...page.segments.map(segmentNode));
   $("no-transcript").hidden = page.segments.length > 0;
+  $("editor-toolbar").hidden = page.segments.length === 0;
+  markMerged();
   indexWords();
 }
 
@@ -273,6 +290,7 @@ function segmentNode(segment) {
   const head = el("div", { class: "segment-head" },
     el("span", { class: "swatch", style: `background:${speakerColour(segment.speaker)}` }),
     el("span", { class: "segment-speaker", "data-speaker": segment.speaker || "" }, speakerName(segment.speaker)),
+    owner && page.speakerList.length > 1 ? speakerSelect(segment) : null,
     segment.edited ? el("span", { class: "edited-badge", "data-testid": "edited", title: "Corrected by hand" }, "edited") : null,
     owner ? el("button", { type: "button", class: "segment-edit", "data-testid": "segment-edit", "aria-label": `Edit the passage at ${clock(segment.start)}`, onclick: () => startEdit(segment.idx) }, "Edit") : null,
   );
@@ -328,7 +346,9 @@ function startEdit(idx) {
     const transcriptSegments = page.media.transcript.segments;
     transcriptSegments[transcriptSegments.findIndex((s) => s.idx === idx)] = updated;
     node.replaceWith(segmentNode(updated));
+    markMerged();
     indexWords();
+    if (updated !== segment) loadHistory();
   };
   const save = async () => {
     if (done) return;
@@ -466,6 +486,8 @@ async function changeVisibility() {
     const media = await api(`/api/media/${mediaId}`, { method: "PATCH", body: { visibility: select.value } });
     page.media.visibility = media.visibility;
     select.value = media.visibility;
+    renderShare(media);
+    loadHistory();
     state.textContent = `Visibility: ${media.visibility}`;
     $("action-error").hidden = true;
   } catch (error) {
@@ -493,10 +515,260 @@ const signedIn = initPage();
 $("signed-out").hidden = true;
 {
   wirePlayer();
-  $("download-srt").addEventListener("click", () => download("srt"));
-  $("download-vtt").addEventListener("click", () => download("vtt"));
+  for (const format of EXPORTS) $(`download-${format}`).addEventListener("click", () => download(format));
   $("visibility").addEventListener("change", changeVisibility);
   $("delete-media").addEventListener("click", deleteMedia);
   $("resummarize").addEventListener("click", resummarize);
+  wireEditor();
   load();
+}
+
+// ---------------------------------------------------------------- editor: speakers per passage, merged view
+
+// A small "move to" menu beside the name (the name itself stays plain text, as readers see it).
+function speakerSelect(segment) {
+  const select = el("select", {
+    class: "segment-speaker-select",
+    "data-testid": "segment-speaker-select",
+    "aria-label": `Move the passage at ${clock(segment.start)} to another speaker`,
+    title: "Move this passage to another speaker",
+  });
+  select.append(el("option", { value: "" }, "Move to…"));
+  for (const label of page.speakerList) {
+    if (label !== segment.speaker) select.append(el("option", { value: label }, speakerName(label)));
+  }
+  select.value = "";
+  select.addEventListener("change", () => {
+    if (select.value) reassign(segment, select);
+  });
+  return select;
+}
+
+async function reassign(segment, select) {
+  const speaker = select.value;
+  select.disabled = true;
+  try {
+    const updated = await api(`/api/media/${mediaId}/segments/${segment.idx}/speaker`, { method: "PATCH", body: { speaker } });
+    replaceSegment(updated);
+    $("action-state").textContent = `Passage at ${clock(updated.start)} moved to ${speakerName(updated.speaker)}`;
+    loadHistory();
+  } catch (error) {
+    select.value = "";
+    select.disabled = false;
+    showError($("action-error"), error);
+  }
+}
+
+function replaceSegment(updated) {
+  const index = page.segments.findIndex((s) => s.idx === updated.idx);
+  page.segments[index] = updated;
+  const all = page.media.transcript.segments;
+  all[all.findIndex((s) => s.idx === updated.idx)] = updated;
+  page.segmentNodes.get(updated.idx)?.replaceWith(segmentNode(updated));
+  markMerged();
+  indexWords();
+}
+
+// Display only: a passage that continues the previous speaker hides its name and time, so one speaker's turn
+// reads as one block. Every passage stays its own row in the data (and stays editable on its own).
+function markMerged() {
+  const merge = $("merge-speakers").checked;
+  $("transcript").classList.toggle("merge", merge);
+  let previous;
+  for (const segment of page.segments) {
+    const node = page.segmentNodes.get(segment.idx);
+    node?.classList.toggle("merged", merge && previous !== undefined && segment.speaker === previous);
+    previous = segment.speaker;
+  }
+}
+
+// ---------------------------------------------------------------- editor: copy, share, speed
+
+function stamp(seconds) {
+  const total = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(total / 3600);
+  const mm = String(Math.floor((total % 3600) / 60)).padStart(2, "0");
+  const ss = String(total % 60).padStart(2, "0");
+  return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+// "Name [mm:ss]: text" per passage; with the merged view on, one line per speaker turn, as shown.
+export function transcriptLines() {
+  const merge = $("merge-speakers").checked;
+  const lines = [];
+  let last = null;
+  for (const segment of page.segments) {
+    if (merge && last && last.speaker === segment.speaker) {
+      last.text += ` ${segment.text}`;
+      continue;
+    }
+    last = { speaker: segment.speaker, start: segment.start, text: segment.text };
+    lines.push(last);
+  }
+  return lines.map((line) => `${speakerName(line.speaker)} [${stamp(line.start)}]: ${line.text}`).join("\n");
+}
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    // Clipboard API refused (no permission, insecure origin): the old way still works from a click.
+    const area = el("textarea", { class: "visually-hidden", readonly: true });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    const ok = document.execCommand("copy");
+    area.remove();
+    return ok;
+  }
+}
+
+async function copyAll() {
+  const text = transcriptLines();
+  const ok = await copyText(text);
+  $("action-state").textContent = ok ? `Copied ${text.split("\n").length} lines` : "Copying was refused by the browser";
+}
+
+function shareUrl() {
+  return `${location.origin}/videos/${mediaId}`;
+}
+
+function renderShare(media) {
+  const isPublic = media.visibility === "public";
+  $("share-link").hidden = !isPublic;
+  $("share-url").hidden = true;
+  $("friends-hint").hidden = !(media.is_owner && media.visibility === "friends");
+}
+
+async function share() {
+  const url = shareUrl();
+  const ok = await copyText(url);
+  const shown = $("share-url");
+  shown.hidden = false;
+  shown.textContent = ok ? `Link copied: ${url}` : url;
+}
+
+// ---------------------------------------------------------------- editor: history with undo
+
+const TARGETS = { segment_text: "Text", segment_speaker: "Speaker of passage", speaker_name: "Name of", visibility: "Visibility" };
+
+function describeEdit(edit) {
+  const quote = (value) => (value === null || value === undefined || value === "" ? "(none)" : `“${value}”`);
+  let subject;
+  if (edit.target === "segment_text" || edit.target === "segment_speaker") {
+    const segment = page.segments.find((s) => String(s.idx) === edit.target_key);
+    subject = `${TARGETS[edit.target]} at ${segment ? clock(segment.start) : `#${edit.target_key}`}`;
+  } else if (edit.target === "speaker_name") {
+    subject = `Name of ${edit.target_key}`;
+  } else {
+    subject = TARGETS[edit.target] || edit.target;
+  }
+  const value = (v) => (edit.target === "segment_speaker" && v ? speakerName(v) : v);
+  return `${edit.undo_of ? "Undo: " : ""}${subject}: ${quote(value(edit.old_value))} → ${quote(value(edit.new_value))}`;
+}
+
+let historyLoads = 0; // several changes in a row each reload the history: only the latest answer is drawn
+
+async function loadHistory() {
+  if (!page.media?.is_owner) return;
+  const list = $("history");
+  const mine = ++historyLoads;
+  try {
+    const edits = await api(`/api/media/${mediaId}/edits`);
+    if (mine !== historyLoads) return;
+    const undone = new Set(edits.filter((e) => e.undo_of !== null && e.undo_of !== undefined).map((e) => e.undo_of));
+    $("history-empty").hidden = edits.length > 0;
+    list.replaceChildren(...edits.slice().reverse().map((edit) => {
+      const isUndone = undone.has(edit.id);
+      return el("li", { "data-edit-id": edit.id, "data-target": edit.target, "data-undone": String(isUndone), "data-testid": "history-item" },
+        el("span", { class: "history-what" }, describeEdit(edit)),
+        el("button", {
+          type: "button",
+          "data-testid": "history-undo",
+          disabled: isUndone,
+          title: isUndone ? "Already undone" : "Restore the value before this edit",
+          onclick: () => undo(edit.id),
+        }, isUndone ? "Undone" : "Undo"),
+        el("span", { class: "history-when" }, `${edit.editor || "someone"} · ${when(edit.created_at)}`),
+      );
+    }));
+  } catch (error) {
+    showError($("action-error"), error);
+  }
+}
+
+async function undo(editId) {
+  try {
+    await api(`/api/media/${mediaId}/edits/${editId}/undo`, { method: "POST" });
+    const media = await api(`/api/media/${mediaId}`);
+    render(media); // text, speakers, names and visibility may all have changed
+    $("action-state").textContent = "Undone";
+  } catch (error) {
+    showError($("action-error"), error);
+  }
+}
+
+// ---------------------------------------------------------------- editor: keyboard
+
+function typingIn(target) {
+  if (!(target instanceof Element)) return false;
+  return Boolean(target.closest("input, textarea, select, [contenteditable=''], [contenteditable='true']"));
+}
+
+function skip(seconds) {
+  const player = $("player");
+  if (player.hidden) return;
+  const end = Number.isFinite(player.duration) ? player.duration : Infinity;
+  player.currentTime = Math.min(end, Math.max(0, player.currentTime + seconds));
+  highlight(player.currentTime);
+}
+
+function togglePlay() {
+  const player = $("player");
+  if (player.hidden) return;
+  if (player.paused) player.play().catch(() => {});
+  else player.pause();
+}
+
+function onKey(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+  if (typingIn(event.target)) return;
+  const help = $("help-dialog");
+  if (help.open && event.key !== "?") return;
+  const onVideo = event.target === $("player"); // the player's own controls already answer space
+  let handled = true;
+  if ((event.key === " " || event.key === "k") && !onVideo) togglePlay();
+  else if (event.key === "j" || (event.key === "ArrowLeft" && event.shiftKey)) skip(-5);
+  else if (event.key === "l" || (event.key === "ArrowRight" && event.shiftKey)) skip(5);
+  else if (event.key === "?") (help.open ? help.close() : help.showModal());
+  else handled = false;
+  if (handled) event.preventDefault();
+}
+
+// Runs from the start-up block above, before this module's later top-level constants exist: keep its own.
+function wireEditor() {
+  const SPEED_KEY = "vidpipe.speed";
+  const MERGE_KEY = "vidpipe.merge";
+  const player = $("player");
+  const speed = $("speed");
+  speed.value = localStorage.getItem(SPEED_KEY) || "1";
+  player.playbackRate = Number(speed.value);
+  // A new source resets the rate to 1: set it again once the video is loaded.
+  player.addEventListener("loadedmetadata", () => { player.playbackRate = Number(speed.value); });
+  speed.addEventListener("change", () => {
+    player.playbackRate = Number(speed.value);
+    localStorage.setItem(SPEED_KEY, speed.value);
+  });
+  const merge = $("merge-speakers");
+  merge.checked = localStorage.getItem(MERGE_KEY) === "1";
+  merge.addEventListener("change", () => {
+    localStorage.setItem(MERGE_KEY, merge.checked ? "1" : "0");
+    markMerged();
+  });
+  $("copy-all").addEventListener("click", copyAll);
+  $("share-link").addEventListener("click", share);
+  $("shortcuts-help").addEventListener("click", () => $("help-dialog").showModal());
+  $("help-close").addEventListener("click", () => $("help-dialog").close());
+  document.addEventListener("keydown", onKey);
 }

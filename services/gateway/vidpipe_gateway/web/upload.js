@@ -1,4 +1,4 @@
-// Upload page: pick a video, preview it, send it straight to storage (one PUT, or multipart for big files),
+// Upload page: pick a video (or an audio-only recording), preview it, send it straight to storage (one PUT, or multipart for big files),
 // start processing and follow the task until it ends.
 import { api, ApiError, bytes, createTracker, el, followTask, initPage, showError } from "./app.js";
 
@@ -6,6 +6,9 @@ const PART_CONCURRENCY = 3;
 const TYPES_BY_EXTENSION = {
   mp4: "video/mp4", m4v: "video/mp4", mov: "video/quicktime", webm: "video/webm", mkv: "video/x-matroska",
   avi: "video/x-msvideo", mpg: "video/mpeg", mpeg: "video/mpeg",
+  // Audio-only recordings: the moderator skips the visual checks, the transcript page plays them in <audio>.
+  m4a: "audio/mp4", mp3: "audio/mpeg", wav: "audio/wav", ogg: "audio/ogg", oga: "audio/ogg", opus: "audio/ogg",
+  flac: "audio/flac", weba: "audio/webm", aac: "audio/aac",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -14,7 +17,7 @@ let previewUrl = null;
 const inFlight = new Set(); // XHRs of the current upload, so "Cancel" can stop them all
 
 function contentTypeOf(file) {
-  if (file.type && file.type.startsWith("video/")) return file.type;
+  if (file.type && (file.type.startsWith("video/") || file.type.startsWith("audio/"))) return file.type;
   const extension = file.name.split(".").pop().toLowerCase();
   return TYPES_BY_EXTENSION[extension] || file.type || "application/octet-stream";
 }
@@ -47,9 +50,10 @@ function choose(file) {
     duration.textContent = "this browser cannot preview it (the server may still process it)";
   };
   $("preview-wrap").hidden = false;
-  $("upload-button").disabled = !file.type.startsWith("video/") && !TYPES_BY_EXTENSION[file.name.split(".").pop().toLowerCase()];
+  const media = file.type.startsWith("video/") || file.type.startsWith("audio/");
+  $("upload-button").disabled = !media && !TYPES_BY_EXTENSION[file.name.split(".").pop().toLowerCase()];
   if ($("upload-button").disabled) {
-    showError(formError, { code: "unsupported_content_type", message: `${file.name} does not look like a video.` });
+    showError(formError, { code: "unsupported_content_type", message: `${file.name} does not look like a video or an audio recording.` });
   }
 }
 
