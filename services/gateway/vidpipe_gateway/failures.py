@@ -17,6 +17,7 @@ SENTENCES: dict[str, str] = {
     "corrupt_media": "The file is damaged and could not be decoded. Try exporting the recording again.",
     "truncated_media": "The file ends early: the upload or the recording was cut short. Please upload the whole file.",
     "no_video_stream": "The file has no video track.",
+    "no_media_streams": "The file has neither sound nor picture: upload a video or an audio recording.",
     "no_audio_stream": "The video has no audio track, so there is nothing to transcribe.",
     "duration_over_limit": "The video is longer than this server accepts. Trim it or split it into parts.",
     "file_too_large": "The file is larger than this server accepts.",
