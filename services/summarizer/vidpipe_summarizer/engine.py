@@ -27,6 +27,7 @@ from vidpipe.stage import ProgressReporter
 from vidpipe_summarizer.keywords import rank_keywords
 from vidpipe_summarizer.llm import Completion, GenerationProgress, LlmBackend
 from vidpipe_summarizer.prompts import (
+    SYSTEM_PROMPT,
     NoteLine,
     chat,
     chunk_prompt,
@@ -80,6 +81,12 @@ class SummarizerEngine:
     @property
     def model_name(self) -> str:
         return self.backend.model_name
+
+    def warm(self) -> None:
+        """Get a long-lived worker's local servers ready before the first job (no-op for remote servers)."""
+        warm = getattr(self.backend, "warm", None)
+        if warm is not None:
+            warm(SYSTEM_PROMPT)
 
     def close(self) -> None:
         self.backend.close()

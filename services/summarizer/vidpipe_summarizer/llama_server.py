@@ -399,6 +399,25 @@ class LocalLlamaBackend:
             progress=progress,
         )
 
+    def warm(self, system_prompt: str) -> None:
+        """For a long-lived worker: start a server for every thread count the policy may pick, and read the
+        system prompt into each one's prompt cache (every request starts with it, so only the transcript is
+        read per job). Not for one-shot runs: a second server start is wasted there."""
+        counts = [self._policy.fixed] if self._policy.fixed is not None else list(range(1, cpu_cores() + 1))
+        for threads in counts:
+            client, _server = self._live_client(threads)
+            started = time.monotonic()
+            client.post(
+                "chat/completions",
+                {
+                    "messages": [{"role": "system", "content": system_prompt}],
+                    "max_tokens": 1,
+                    "temperature": 0.0,
+                    "cache_prompt": True,
+                },
+            )
+            log.info("llama-server warmed", threads=threads, wall_s=round(time.monotonic() - started, 2))
+
     def close(self) -> None:
         with self._lock:
             for client in self._clients.values():
