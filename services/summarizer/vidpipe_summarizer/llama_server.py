@@ -127,9 +127,9 @@ class LlamaServerProcess:
         # Speculative decoding: the small model of the same tokenizer family proposes up to draft_max
         # tokens, the big one checks them in one batch; the output is the big model's greedy choice.
         return [
+            "--spec-type", "draft-simple",  # without it (default `none`) the draft model is loaded but unused
             "--model-draft", str(self.draft_model_path),
             "--threads-draft", str(self.threads),
-            "--ctx-size-draft", str(self.context_tokens),
             "--spec-draft-n-max", str(self.draft_max_tokens),
             "--spec-draft-n-min", "1",
         ]  # fmt: skip
