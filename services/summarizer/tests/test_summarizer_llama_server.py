@@ -110,7 +110,6 @@ def test_progress_moves_while_the_server_reads_and_writes(smollm2_engine: Any, a
 def test_each_thread_count_gets_its_own_server_sharing_the_model(llama_server_binary: Path) -> None:
     from vidpipe_summarizer.build import SMOLLM2_135M, assemble_model
     from vidpipe_summarizer.llama_server import LlamaServerProcess, LocalLlamaBackend, ThreadPolicy
-    from vidpipe_summarizer.schema import json_schema_for
 
     class Scripted(ThreadPolicy):
         def __init__(self, counts: list[int]) -> None:
@@ -128,13 +127,14 @@ def test_each_thread_count_gets_its_own_server_sharing_the_model(llama_server_bi
         threads=1,
         startup_timeout_s=60,
     )
-    backend = LocalLlamaBackend(server, request_timeout_s=60, http_retries=0, thread_policy=Scripted([1, 2, 1]))
-    schema = json_schema_for(LlmSummary)
-    messages = [{"role": "user", "content": "Summarise: the remote control needs fewer buttons."}]
+    backend = LocalLlamaBackend(server, request_timeout_s=600, http_retries=0, thread_policy=Scripted([1, 2, 1]))
+    # A tiny answer: two threads on a busy machine are slow (that is the point of the policy), the test is not
+    schema = {"type": "object", "properties": {"word": {"type": "string", "maxLength": 8}}, "required": ["word"]}
+    messages = [{"role": "user", "content": "One word for a remote control."}]
     try:
         for _ in range(3):
             completion = backend.complete_json(
-                messages, schema_name="s", schema=schema, max_tokens=400, temperature=0.0, seed=1
+                messages, schema_name="s", schema=schema, max_tokens=32, temperature=0.0, seed=1
             )
             assert completion.content
         # One server per count, both alive and reused (the third call went back to the first server)
