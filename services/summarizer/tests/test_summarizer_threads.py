@@ -48,17 +48,26 @@ def test_a_decision_is_reused_briefly_so_one_shot_runs_start_one_server(two_core
 
 def test_busy_cores_reads_the_machine() -> None:
     # Whatever else runs, the reading is a share of the machine's cores
-    assert 0.0 <= busy_cores(0.05) <= len(llama_server.os.sched_getaffinity(0)) + 0.01
+    assert 0.0 <= busy_cores(0.05) <= llama_server.cpu_cores() + 0.01
 
 
 def test_speculative_decoding_flags_only_with_a_draft_model(tmp_path: Path) -> None:
-    common = {"binary": tmp_path / "s", "model_path": tmp_path / "m", "alias": "m", "context_tokens": 2048}
-    plain = LlamaServerProcess(**common, threads=1, startup_timeout_s=1)
-    draft = LlamaServerProcess(
-        **common, threads=2, startup_timeout_s=1, draft_model_path=tmp_path / "d.gguf", draft_max_tokens=6
-    )
+    def server(threads: int, draft: Path | None) -> LlamaServerProcess:
+        return LlamaServerProcess(
+            binary=tmp_path / "s",
+            model_path=tmp_path / "m",
+            alias="m",
+            context_tokens=2048,
+            threads=threads,
+            startup_timeout_s=1,
+            draft_model_path=draft,
+            draft_max_tokens=6,
+        )
+
+    plain, draft = server(1, None), server(2, tmp_path / "d.gguf")
     assert "--model-draft" not in plain.command()
     command = draft.command()
+    assert command[command.index("--spec-type") + 1] == "draft-simple"
     assert command[command.index("--model-draft") + 1] == str(tmp_path / "d.gguf")
     assert command[command.index("--threads-draft") + 1] == "2"
     assert command[command.index("--spec-draft-n-max") + 1] == "6"
