@@ -94,6 +94,59 @@ def test_server_is_restarted_if_it_dies_between_jobs(smollm2_engine: Any) -> Non
     assert server.is_running()
 
 
+def test_progress_moves_while_the_server_reads_and_writes(smollm2_engine: Any, ami_json: AmiJson) -> None:
+    progress: list[tuple[float, str]] = []
+
+    smollm2_engine.summarize(decode_transcript(ami_json(1)), progress=lambda f, d: progress.append((f, d)))
+
+    fractions = [f for f, _ in progress]
+    assert fractions == sorted(fractions)
+    # Prompt progress (llama-server's return_progress) and generated tokens both moved the bar
+    assert any(0.0 < f <= 0.5 for f in fractions), fractions
+    assert any(0.5 < f < 1.0 for f in fractions), fractions
+    assert fractions[-1] == 1.0
+
+
+def test_each_thread_count_gets_its_own_server_sharing_the_model(llama_server_binary: Path) -> None:
+    from vidpipe_summarizer.build import SMOLLM2_135M, assemble_model
+    from vidpipe_summarizer.llama_server import LlamaServerProcess, LocalLlamaBackend, ThreadPolicy
+
+    class Scripted(ThreadPolicy):
+        def __init__(self, counts: list[int]) -> None:
+            super().__init__("auto")
+            self.counts = counts
+
+        def threads(self, exclude: Any = ()) -> int:
+            return self.counts.pop(0)
+
+    server = LlamaServerProcess(
+        binary=llama_server_binary,
+        model_path=assemble_model(SMOLLM2_135M),
+        alias="smol",
+        context_tokens=1024,
+        threads=1,
+        startup_timeout_s=60,
+    )
+    backend = LocalLlamaBackend(server, request_timeout_s=600, http_retries=0, thread_policy=Scripted([1, 2, 1]))
+    # A tiny answer: two threads on a busy machine are slow (that is the point of the policy), the test is not
+    schema = {"type": "object", "properties": {"word": {"type": "string", "maxLength": 8}}, "required": ["word"]}
+    messages = [{"role": "user", "content": "One word for a remote control."}]
+    try:
+        for _ in range(3):
+            completion = backend.complete_json(
+                messages, schema_name="s", schema=schema, max_tokens=32, temperature=0.0, seed=1
+            )
+            assert completion.content
+        # One server per count, both alive and reused (the third call went back to the first server)
+        assert sorted(s.threads for s in backend.servers) == [1, 2]
+        processes = [s._process for s in backend.servers]
+        assert all(p is not None and p.poll() is None for p in processes)
+        assert len({s.pid for s in backend.servers}) == 2
+    finally:
+        backend.close()
+    assert all(p is not None and p.poll() is not None for p in processes)
+
+
 def test_close_stops_the_server(llama_server_binary: Path) -> None:
     from vidpipe_summarizer.build import SMOLLM2_135M
     from vidpipe_summarizer.engine import load_engine

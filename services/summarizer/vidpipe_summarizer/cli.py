@@ -40,12 +40,17 @@ def summarize_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines on stderr.")] = False,
 ) -> None:
     """Summarise a transcript: title, 2-4 sentence summary, keywords, chapters for long recordings."""
+    from vidpipe.logging import configure_logging
     from vidpipe_summarizer.build import SetupError
     from vidpipe_summarizer.engine import load_engine
     from vidpipe_summarizer.llama_server import LlamaServerError
     from vidpipe_summarizer.schema import summary_encoder
     from vidpipe_summarizer.settings import SummarizerSettings
     from vidpipe_summarizer.transcript import load_transcript
+
+    # stdout carries the JSON result only: log lines (the per-call profile, the server start) go to stderr,
+    # and only with progress on.
+    configure_logging("WARNING" if quiet else "INFO", "console")
 
     def progress(fraction: float, detail: str) -> None:
         if not quiet:

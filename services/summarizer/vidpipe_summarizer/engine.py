@@ -13,17 +13,21 @@ Every model output is decoded into a bounded msgspec Struct; output that fails i
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import msgspec
+import structlog
 
 from vidpipe.errors import PermanentError
 from vidpipe.stage import ProgressReporter
 from vidpipe_summarizer.keywords import rank_keywords
-from vidpipe_summarizer.llm import Completion, LlmBackend
+from vidpipe_summarizer.llm import Completion, GenerationProgress, LlmBackend
 from vidpipe_summarizer.prompts import (
+    SYSTEM_PROMPT,
     NoteLine,
     chat,
     chunk_prompt,
@@ -55,6 +59,8 @@ _TEMPLATE_OVERHEAD_TOKENS = 64
 # Token counts of the transcript lines are summed separately; joining them can merge a token or two.
 _BUDGET_SAFETY = 0.95
 
+log = structlog.get_logger("vidpipe.summarizer")
+
 
 class SummarizerEngine:
     """Turns transcripts into Summaries with one loaded backend; one job at a time per instance."""
@@ -69,10 +75,18 @@ class SummarizerEngine:
         self._max_tokens = {struct: worst_case_output_tokens(s) for struct, s in self._schemas.items()}
         self.completions: list[Completion] = []
         """Every completion of the last job, for benchmarks (llama-server timings) and debugging."""
+        self._report: ProgressReporter | None = None
+        self._step: tuple[float, float, str] = (0.0, 1.0, "summarising")
 
     @property
     def model_name(self) -> str:
         return self.backend.model_name
+
+    def warm(self) -> None:
+        """Get a long-lived worker's local servers ready before the first job (no-op for remote servers)."""
+        warm = getattr(self.backend, "warm", None)
+        if warm is not None:
+            warm(SYSTEM_PROMPT)
 
     def close(self) -> None:
         self.backend.close()
@@ -87,6 +101,8 @@ class SummarizerEngine:
 
     def summarize(self, transcript: Transcript, *, progress: ProgressReporter | None = None) -> Summary:
         report = progress or (lambda _fraction, _detail: None)
+        self._report = report if progress is not None else None
+        self._step = (0.0, 1.0, "summarising")
         self.completions = []
         lines = speaker_turns(transcript)
         if not lines:
@@ -98,6 +114,7 @@ class SummarizerEngine:
         single_prompt = whole_transcript_prompt(lines, duration=duration, language=language)
         if not wants_chapters and self._fits(single_prompt, LlmSummary):
             report(0.0, "summarising in one pass")
+            self._step = (0.0, 1.0, "summarising in one pass")
             result = self._generate(LlmSummary, single_prompt)
             chapters: list[Chapter] = []
             extra_keywords: list[str] = []
@@ -108,6 +125,11 @@ class SummarizerEngine:
             notes: list[NoteLine] = []
             for index, chunk in enumerate(chunks, start=1):
                 report((index - 1) / total_steps, f"summarising part {index} of {len(chunks)}")
+                self._step = (
+                    (index - 1) / total_steps,
+                    index / total_steps,
+                    f"summarising part {index} of {len(chunks)}",
+                )
                 prompt = chunk_prompt(chunk, part=index, parts=len(chunks), duration=duration, language=language)
                 chunk_notes = self._generate(LlmChunkNotes, prompt)
                 notes.append(
@@ -121,6 +143,7 @@ class SummarizerEngine:
                 )
             chapters = [Chapter(start=note.start, title=note.title) for note in notes] if wants_chapters else []
             report(len(chunks) / total_steps, "combining the parts")
+            self._step = (len(chunks) / total_steps, 1.0, "combining the parts")
             result = self._reduce(notes, duration=duration, language=language)
             extra_keywords = _by_frequency([keyword for note in notes for keyword in note.keywords])
             chunk_count = len(chunks)
@@ -248,6 +271,7 @@ class SummarizerEngine:
         messages = chat(user_prompt)
         problem = ""
         for attempt in range(self.settings.max_attempts):
+            started = time.monotonic()
             completion = self.backend.complete_json(
                 messages,
                 schema_name=struct.__name__,
@@ -257,9 +281,11 @@ class SummarizerEngine:
                 # of the same job still makes the same choices.
                 temperature=0.0 if attempt == 0 else self.settings.retry_temperature,
                 seed=self.settings.seed + attempt,
+                progress=self._call_progress(),
             )
             self.completions.append(completion)
             problem = _output_problem(completion)
+            self._log_call(struct, attempt, completion, time.monotonic() - started, problem)
             if problem:
                 continue
             assert completion.content is not None
@@ -279,6 +305,43 @@ class SummarizerEngine:
             "llm_output_invalid",
             f"The model ({self.backend.model_name}) produced no valid {struct.__name__} in "
             f"{self.settings.max_attempts} attempts; the last output {problem}.",
+        )
+
+    def _call_progress(self) -> GenerationProgress | None:
+        """The current step's share of the job's progress bar, filled as the completion streams in."""
+        report = self._report
+        if report is None:
+            return None
+        low, high, detail = self._step
+
+        def progress(fraction: float) -> None:
+            report(low + (high - low) * fraction, detail)
+
+        return progress
+
+    def _log_call(
+        self, struct: type[msgspec.Struct], attempt: int, completion: Completion, wall_s: float, problem: str
+    ) -> None:
+        """One structured line per LLM call: what the benchmark reads and what an operator profiles with."""
+        timings = completion.timings or {}
+        log.info(
+            "llm call",
+            output=struct.__name__,
+            attempt=attempt + 1,
+            wall_s=round(wall_s, 2),
+            prompt_tokens=completion.prompt_tokens,
+            prompt_tokens_cached=timings.get("cache_n"),
+            prompt_tokens_read=timings.get("prompt_n"),
+            prompt_tokens_per_s=round(timings["prompt_per_second"], 1) if "prompt_per_second" in timings else None,
+            generated_tokens=completion.completion_tokens,
+            generated_tokens_per_s=round(timings["predicted_per_second"], 1)
+            if "predicted_per_second" in timings
+            else None,
+            draft_tokens=timings.get("draft_n"),
+            draft_tokens_accepted=timings.get("draft_n_accepted"),
+            threads=getattr(self.backend, "last_threads", None),
+            finish_reason=completion.finish_reason,
+            invalid=problem or None,
         )
 
     # ---- result ----------------------------------------------------------------------------------------
@@ -370,30 +433,40 @@ def load_engine(settings: SummarizerSettings) -> SummarizerEngine:
     return SummarizerEngine(backend, settings)
 
 
-def load_local_backend(settings: SummarizerSettings, *, extra_body: dict[str, Any] | None = None) -> LlmBackend:
+def _model_file(name: str) -> Path:
     from vidpipe_summarizer.build import SHIPPED_MODELS, assemble_model
-    from vidpipe_summarizer.llama_server import LlamaServerError, LlamaServerProcess, LocalLlamaBackend
+    from vidpipe_summarizer.llama_server import LlamaServerError
+
+    shipped = SHIPPED_MODELS.get(name)
+    if shipped is None:
+        raise LlamaServerError(f"unknown shipped model {name!r}; choose one of {sorted(SHIPPED_MODELS)}")
+    return assemble_model(shipped)
+
+
+def load_local_backend(settings: SummarizerSettings, *, extra_body: dict[str, Any] | None = None) -> LlmBackend:
+    from vidpipe_summarizer.llama_server import LlamaServerProcess, LocalLlamaBackend, ThreadPolicy
 
     if settings.local_model_path is not None:
         model_path, alias = settings.local_model_path, settings.local_model_path.stem
     else:
-        shipped = SHIPPED_MODELS.get(settings.local_model)
-        if shipped is None:
-            raise LlamaServerError(
-                f"unknown SUMMARIZER_LOCAL_MODEL {settings.local_model!r}; choose one of {sorted(SHIPPED_MODELS)}"
-            )
-        model_path, alias = assemble_model(shipped), shipped.name
+        model_path, alias = _model_file(settings.local_model), settings.local_model
+    policy = ThreadPolicy(settings.local_threads)
     server = LlamaServerProcess(
         binary=settings.llama_server_binary,
         model_path=model_path,
         alias=alias,
         context_tokens=settings.local_context_tokens,
-        threads=settings.local_threads,
+        # The first server starts with what the policy says now; other counts start when first needed.
+        threads=policy.threads(),
         startup_timeout_s=settings.local_startup_timeout_s,
+        draft_model_path=_model_file(settings.local_draft_model) if settings.local_draft_model else None,
+        draft_max_tokens=settings.local_draft_max_tokens,
     )
     return LocalLlamaBackend(
         server,
         request_timeout_s=settings.request_timeout_s,
         http_retries=settings.http_retries,
-        extra_body={"repeat_penalty": settings.local_repeat_penalty} | (extra_body or {}),
+        # return_progress: llama-server streams how far it has read the prompt (live progress).
+        extra_body={"repeat_penalty": settings.local_repeat_penalty, "return_progress": True} | (extra_body or {}),
+        thread_policy=policy,
     )

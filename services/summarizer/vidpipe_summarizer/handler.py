@@ -94,6 +94,8 @@ def make_handler(engine: SummarizerEngine) -> Handler[SummarizeRequest]:
 async def summarization_handler(settings: Settings) -> AsyncIterator[Handler[SummarizeRequest]]:
     engine = await asyncio.to_thread(load_engine, SummarizerSettings())
     try:
+        # Both thread counts' servers up and the system prompt cached before the first job arrives.
+        await asyncio.to_thread(engine.warm)
         yield make_handler(engine)
     finally:
         await asyncio.to_thread(engine.close)

@@ -18,12 +18,16 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
+import structlog
 
-from vidpipe_summarizer.llm import Completion, OpenAICompatibleBackend
+from vidpipe_summarizer.llm import Completion, GenerationProgress, OpenAICompatibleBackend
+
+log = structlog.get_logger("vidpipe.summarizer")
 
 _PR_SET_PDEATHSIG = 1
 
@@ -72,6 +76,8 @@ class LlamaServerProcess:
         context_tokens: int,
         threads: int,
         startup_timeout_s: float,
+        draft_model_path: Path | None = None,
+        draft_max_tokens: int = 8,
     ) -> None:
         self.binary = binary
         self.model_path = model_path
@@ -79,6 +85,8 @@ class LlamaServerProcess:
         self.context_tokens = context_tokens
         self.threads = threads
         self.startup_timeout_s = startup_timeout_s
+        self.draft_model_path = draft_model_path
+        self.draft_max_tokens = draft_max_tokens
         self.port = 0
         self.load_seconds = 0.0
         self._process: subprocess.Popen[bytes] | None = None
@@ -105,11 +113,29 @@ class LlamaServerProcess:
             # One slot: a worker handles one job at a time, and the whole context goes to that job.
             "--parallel", "1",
             "--threads", str(self.threads),
+            # Reading the prompt (big batched matrix products) uses every core whatever the policy chose for
+            # generation: measured on 2 cores with a neighbour busy, 2 batch threads read 15 tok/s against
+            # 2.8-3.6 with 1; it is one token at a time that collapses at the barrier.
+            "--threads-batch", str(max(self.threads, cpu_cores())),
             "--host", "127.0.0.1",
             "--port", str(self.port),
             # The host-RAM prompt cache defaults to 8 GiB; our prompts are never repeated across jobs.
             "--cache-ram", "0",
             "--no-webui",
+            *self._draft_args(),
+        ]  # fmt: skip
+
+    def _draft_args(self) -> list[str]:
+        if self.draft_model_path is None:
+            return []
+        # Speculative decoding: the small model of the same tokenizer family proposes up to draft_max
+        # tokens, the big one checks them in one batch; the output is the big model's greedy choice.
+        return [
+            "--spec-type", "draft-simple",  # without it (default `none`) the draft model is loaded but unused
+            "--model-draft", str(self.draft_model_path),
+            "--threads-draft", str(self.threads),
+            "--spec-draft-n-max", str(self.draft_max_tokens),
+            "--spec-draft-n-min", "1",
         ]  # fmt: skip
 
     def start(self) -> None:
@@ -158,6 +184,15 @@ class LlamaServerProcess:
                 try:
                     if http.get(f"{self.base_url}/health").status_code == 200:
                         self.load_seconds = time.monotonic() - started
+                        log.info(
+                            "llama-server started",
+                            model=self.alias,
+                            draft=self.draft_model_path.name if self.draft_model_path else None,
+                            threads=self.threads,
+                            context_tokens=self.context_tokens,
+                            start_s=round(self.load_seconds, 2),
+                            pid=self.pid,
+                        )
                         return
                 except httpx.TransportError:
                     pass
@@ -189,8 +224,76 @@ class LlamaServerProcess:
         self._log = None
 
 
+def cpu_cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def _cpu_ticks(exclude: Iterable[int] = ()) -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine since boot from /proc/stat, less the CPU time of the
+    `exclude` processes (ours: a server's threads may still spin for a moment after answering)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    own = 0
+    for pid in exclude:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            own += int(stat[11]) + int(stat[12])  # utime + stime (fields 14, 15)
+    return total - idle - own, total
+
+
+def busy_cores(sample_s: float = 0.3, exclude: Iterable[int] = ()) -> float:
+    """Cores' worth of CPU the rest of the machine is using right now (measured over `sample_s`).
+
+    /proc/stat, not the load average: the 1-minute average still shows a transcription that ended seconds
+    ago, which is exactly when the summary starts and both cores are free.
+    """
+    pids = list(exclude)
+    busy_a, total_a = _cpu_ticks(pids)
+    time.sleep(sample_s)
+    busy_b, total_b = _cpu_ticks(pids)
+    if total_b <= total_a:
+        return 0.0
+    return max(0.0, (busy_b - busy_a) / (total_b - total_a) * cpu_cores())
+
+
+class ThreadPolicy:
+    """How many llama.cpp threads a request gets: a fixed number, or `auto` = the cores free right now.
+
+    llama.cpp's threads meet at a spinning barrier after every layer, so one thread more than the free cores
+    does not add a little speed, it collapses it (1.5B on this 2-core machine with a busy neighbour: 2 threads
+    ~1 tok/s, 1 thread ~5). `auto` therefore rounds down: a core counts as free only when less than 0.4 of it
+    is in use, and at least one thread always runs. A decision is reused for `reuse_s` (the server start and
+    the first request of a one-shot run must not pick different counts and start two servers).
+    """
+
+    def __init__(self, setting: int | str, *, sample_s: float = 0.3, reuse_s: float = 5.0) -> None:
+        self.fixed = int(setting) if str(setting) != "auto" else None
+        self.sample_s = sample_s
+        self.reuse_s = reuse_s
+        self._last: tuple[float, int] | None = None
+
+    def threads(self, exclude: Iterable[int] = ()) -> int:
+        if self.fixed is not None:
+            return self.fixed
+        now = time.monotonic()
+        if self._last is not None and now - self._last[0] < self.reuse_s:
+            return self._last[1]
+        cores = cpu_cores()
+        free = cores - busy_cores(self.sample_s, exclude)
+        chosen = max(1, min(cores, int(free + 0.4)))
+        self._last = (time.monotonic(), chosen)
+        return chosen
+
+
 class LocalLlamaBackend:
-    """LlmBackend served by an owned llama-server: exact token counts from its /tokenize endpoint."""
+    """LlmBackend served by owned llama-server processes: exact token counts from its /tokenize endpoint.
+
+    llama-server fixes its thread count at start, so the thread policy is applied per request by choosing
+    between servers started (lazily) with different counts. They share the model file's pages (mmap), so a
+    second one costs only its KV cache and compute buffers (measured 0.35-0.8 GB anonymous memory beside
+    the 1.1 GB of shared file pages for the 1.5B), not another copy of the weights.
+    """
 
     def __init__(
         self,
@@ -199,38 +302,65 @@ class LocalLlamaBackend:
         request_timeout_s: float,
         http_retries: int,
         extra_body: dict[str, Any] | None = None,
+        thread_policy: ThreadPolicy | None = None,
     ) -> None:
         self.server = server
+        """The server of the first request's thread count (the one started at load)."""
         self._extra_body = extra_body
         self._request_timeout_s = request_timeout_s
         self._http_retries = http_retries
+        self._policy = thread_policy or ThreadPolicy(server.threads)
         self._lock = threading.Lock()
-        self._client: OpenAICompatibleBackend | None = None
-        self._connect()
+        self._servers: dict[int, LlamaServerProcess] = {server.threads: server}
+        self._clients: dict[int, OpenAICompatibleBackend] = {}
+        self.last_threads = server.threads
+        with self._lock:
+            self._connect(server.threads)
 
-    def _connect(self) -> None:
-        if not self.server.is_running():
-            self.server.start()
-        if self._client is not None:
-            self._client.close()
-        self._client = OpenAICompatibleBackend(
-            base_url=f"{self.server.base_url}/v1",
-            model=self.server.alias,
-            context_tokens=self.server.context_tokens,
+    def _server_for(self, threads: int) -> LlamaServerProcess:
+        if threads not in self._servers:
+            template = self.server
+            self._servers[threads] = LlamaServerProcess(
+                binary=template.binary,
+                model_path=template.model_path,
+                alias=template.alias,
+                context_tokens=template.context_tokens,
+                threads=threads,
+                startup_timeout_s=template.startup_timeout_s,
+                draft_model_path=template.draft_model_path,
+                draft_max_tokens=template.draft_max_tokens,
+            )
+        return self._servers[threads]
+
+    def _connect(self, threads: int) -> OpenAICompatibleBackend:
+        server = self._server_for(threads)
+        if not server.is_running():
+            server.start()
+        if (old := self._clients.pop(threads, None)) is not None:
+            old.close()
+        client = OpenAICompatibleBackend(
+            base_url=f"{server.base_url}/v1",
+            model=server.alias,
+            context_tokens=server.context_tokens,
             request_timeout_s=self._request_timeout_s,
             http_retries=self._http_retries,
             http_backoff_s=0.2,
             extra_body=self._extra_body,
         )
+        self._clients[threads] = client
+        return client
 
-    def _live_client(self) -> OpenAICompatibleBackend:
+    def _live_client(self, threads: int | None = None) -> tuple[OpenAICompatibleBackend, LlamaServerProcess]:
         # A server that crashed (e.g. killed for memory) between jobs is replaced rather than failing forever.
         with self._lock:
-            if self._client is None or not self.server.is_running():
-                self.server.stop()
-                self._connect()
-            assert self._client is not None
-            return self._client
+            if threads is None:  # any running server will do (tokenizing)
+                threads = next((t for t, srv in self._servers.items() if srv.is_running()), self.server.threads)
+            server = self._server_for(threads)
+            client = self._clients.get(threads)
+            if client is None or not server.is_running():
+                server.stop()
+                client = self._connect(threads)
+            return client, server
 
     @property
     def model_name(self) -> str:
@@ -240,9 +370,14 @@ class LocalLlamaBackend:
     def context_tokens(self) -> int:
         return self.server.context_tokens
 
+    @property
+    def servers(self) -> list[LlamaServerProcess]:
+        return list(self._servers.values())
+
     def count_tokens(self, text: str) -> int:
+        client, server = self._live_client()
         # Absolute URL: /tokenize sits at the server root, outside the client's /v1 base.
-        response = self._live_client().post(f"{self.server.base_url}/tokenize", {"content": text})
+        response = client.post(f"{server.base_url}/tokenize", {"content": text})
         return len(response.json()["tokens"])
 
     def complete_json(
@@ -254,19 +389,44 @@ class LocalLlamaBackend:
         max_tokens: int,
         temperature: float,
         seed: int,
+        progress: GenerationProgress | None = None,
     ) -> Completion:
-        return self._live_client().complete_json(
+        threads = self._policy.threads(exclude=[srv.pid for srv in self._servers.values() if srv.pid])
+        self.last_threads = threads
+        client, _server = self._live_client(threads)
+        return client.complete_json(
             messages,
             schema_name=schema_name,
             schema=schema,
             max_tokens=max_tokens,
             temperature=temperature,
             seed=seed,
+            progress=progress,
         )
+
+    def warm(self, system_prompt: str) -> None:
+        """For a long-lived worker: start a server for every thread count the policy may pick, and read the
+        system prompt into each one's prompt cache (every request starts with it, so only the transcript is
+        read per job). Not for one-shot runs: a second server start is wasted there."""
+        counts = [self._policy.fixed] if self._policy.fixed is not None else list(range(1, cpu_cores() + 1))
+        for threads in counts:
+            client, _server = self._live_client(threads)
+            started = time.monotonic()
+            client.post(
+                "chat/completions",
+                {
+                    "messages": [{"role": "system", "content": system_prompt}],
+                    "max_tokens": 1,
+                    "temperature": 0.0,
+                    "cache_prompt": True,
+                },
+            )
+            log.info("llama-server warmed", threads=threads, wall_s=round(time.monotonic() - started, 2))
 
     def close(self) -> None:
         with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
-            self.server.stop()
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+            for server in self._servers.values():
+                server.stop()

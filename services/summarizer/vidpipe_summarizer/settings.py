@@ -69,14 +69,21 @@ class SummarizerSettings(BaseSettings):
         description="llama.cpp repeat_penalty for the local model: small models otherwise loop on one sentence "
         "until the length bound (1.0 turns it off).",
     )
-    local_threads: int = Field(
-        1,
-        ge=1,
-        description="llama-server --threads. llama.cpp's threads meet at a spinning barrier after every "
-        "layer: on an idle 2-core machine 2 threads are ~1.7x faster than 1, but when other work shares the "
-        "cores (the embedded stack runs all stages on one machine) 2 threads fell to 3.5 tok/s vs 40 with 1. "
-        "Raise it only where the summarizer has the cores to itself.",
+    local_threads: int | Literal["auto"] = Field(
+        "auto",
+        description="llama-server threads. `auto` (default): per request, as many as there are cores free right "
+        "now (measured from /proc/stat over 0.3 s; at least 1), each count served by its own llama-server "
+        "sharing the model's memory map. llama.cpp's threads meet at a spinning barrier after every layer, "
+        "so on 2 cores 2 threads are ~1.7-2x faster than 1 when idle, but collapse (~1 tok/s vs ~5) when other "
+        "work (the transcriber) holds a core. A number pins it.",
     )
+    local_draft_model: str | None = Field(
+        None,
+        description="Shipped GGUF used as the speculative-decoding draft for the local model (e.g. "
+        "Qwen2.5-Coder-0.5B-Instruct-Q4_K_M for the 1.5B); off by default (README: measured not to pay on "
+        "this CPU).",
+    )
+    local_draft_max_tokens: int = Field(8, ge=1, le=32, description="Tokens the draft proposes per step.")
     local_startup_timeout_s: float = Field(
         120.0, gt=0, description="How long to wait for llama-server's /health after starting it."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from types import SimpleNamespace
 from typing import ClassVar
 
@@ -316,3 +317,25 @@ class TestWhisperXWords:
             (" dollars", 3.0, 3.6),
             (" now", 3.6, 4.0),
         ]
+
+
+class TestAsrClock:
+    def test_the_bar_moves_during_a_batch_and_never_back_or_past_the_window(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from vidpipe_transcriber import local_engine
+
+        monkeypatch.setattr(local_engine, "TICK_SECONDS", 0.02)
+        reported: list[float] = []
+        clock = local_engine.AsrClock(reported.append)
+
+        # A 60 s window decoded in 0.3 s with nothing handed over until the end (one batch), estimated at
+        # the initial rate: 0.3 s x 4 = 1.2 s of audio at most, well inside the window
+        with clock.window(0.0, 60.0):
+            time.sleep(0.3)
+        clock.reached(30.0)  # a late segment end below what was shown
+
+        assert len(reported) >= 5, reported
+        assert reported == sorted(reported)
+        assert max(reported[:-1]) <= 0.99 * 60.0
+        assert reported[-1] == 60.0

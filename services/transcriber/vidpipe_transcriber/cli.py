@@ -56,8 +56,12 @@ def transcribe_command(
     progress: Annotated[bool, typer.Option(help="Report progress on stderr.")] = False,
 ) -> None:
     """Transcribe FILE with word timestamps and speaker labels; print JSON (or SRT/VTT) to stdout."""
+    from vidpipe.logging import configure_logging
     from vidpipe_transcriber.engine import run
     from vidpipe_transcriber.loader import load_engine
+
+    # stdout carries the result only: log lines (the per-job profile) go to stderr, and only with --progress.
+    configure_logging("INFO" if progress else "WARNING", "console")
     from vidpipe_transcriber.models import TranscribeOptions
     from vidpipe_transcriber.settings import TranscriberSettings
 

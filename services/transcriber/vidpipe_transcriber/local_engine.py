@@ -12,7 +12,10 @@ unlike the sequential one, does not act on them, so the filter lives here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +43,55 @@ log = structlog.get_logger("vidpipe.transcriber")
 # Share of the progress bar given to ASR when diarization follows (measured: diarization ≈ 1/4 of ASR time).
 ASR_SHARE = 0.8
 WINDOW_PAD_SECONDS = 1.0
+# The batched pipeline hands its segments over a batch at a time (8 x 30 s: a 72 s clip is one batch), so
+# between them the bar is moved by an estimate: audio seconds at the speed measured so far in this job
+# (or this rate before any), never past the window being decoded. Real segment ends overrule it.
+INITIAL_ASR_RATE = 4.0  # x realtime: Whisper base int8 on 2 shared cores, the slow end of what was measured
+TICK_SECONDS = 1.0
+
+
+class AsrClock:
+    """Estimated ASR progress between the pipeline's batches, reported every TICK_SECONDS from a thread."""
+
+    def __init__(self, report: Callable[[float], None]) -> None:
+        self._report = report
+        self._shown_s = 0.0  # audio seconds last reported: the bar never moves back
+        self._audio_s = 0.0  # audio seconds decoded in finished windows, for the rate
+        self._busy_s = 0.0  # wall seconds those took
+        self._lock = threading.Lock()
+
+    def rate(self) -> float:
+        return self._audio_s / self._busy_s if self._busy_s > 1.0 else INITIAL_ASR_RATE
+
+    def reached(self, seconds: float) -> None:
+        with self._lock:
+            if seconds <= self._shown_s:
+                return
+            self._shown_s = seconds
+        self._report(seconds)
+
+    @contextmanager
+    def window(self, start_s: float, end_s: float) -> Iterator[None]:
+        """While [start_s, end_s] is decoded, move the estimate forward (at most to 99 % of its end)."""
+        stop = threading.Event()
+        began = time.monotonic()
+        rate = self.rate()
+
+        def tick() -> None:
+            while not stop.wait(TICK_SECONDS):
+                self.reached(min(start_s + (time.monotonic() - began) * rate, start_s + 0.99 * (end_s - start_s)))
+
+        ticker = threading.Thread(target=tick, name="asr-progress", daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            ticker.join()
+            with self._lock:
+                self._audio_s += end_s - start_s
+                self._busy_s += time.monotonic() - began
+        self.reached(end_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,38 +143,44 @@ class FasterWhisperEngine:
             if progress is not None:
                 progress(min(1.0, max(0.0, fraction)), detail)
 
+        started = time.monotonic()
         speech = detect_speech(audio, self._vad)
+        vad_s = time.monotonic() - started
         language = options.language or ("en" if not self._multilingual else None)
         probability = 1.0
         asr_segments: list[list[TranscriptWord]] = []
+
+        def asr_progress(seconds_done: float) -> None:
+            detail = f"transcribed {seconds_done:.0f}/{duration:.0f} s"
+            report(asr_share * seconds_done / max(duration, 1e-9), detail)
+
+        clock = AsrClock(asr_progress)
+        started = time.monotonic()
         for window_start, window_end in plan_windows(speech, self._settings.window_seconds, duration):
             offset = window_start / SAMPLE_RATE
-
-            def window_progress(seconds_done: float) -> None:
-                detail = f"transcribed {seconds_done:.0f}/{duration:.0f} s"
-                report(asr_share * seconds_done / max(duration, 1e-9), detail)
-
-            segments, info = self._pipeline.transcribe(
-                audio[window_start:window_end],
-                language=language,
-                batch_size=self._settings.batch_size,
-                beam_size=self._settings.beam_size,
-                word_timestamps=True,
-                vad_filter=True,
-                hotwords=options.hotwords,
-                initial_prompt=options.initial_prompt,
-            )
-            if language is None and info.duration_after_vad > 0:
-                # The first window holding speech decides the language for the whole file: switching
-                # mid-file would let one noisy window flip the decoder's script. (A window where Whisper's
-                # own VAD found nothing reports a "language" guessed from padding; it must not decide.)
-                language, probability = info.language, float(info.language_probability)
-            for words in self._accept(segments, offset, duration, window_progress):
-                asr_segments.append(words)
-            window_progress(window_end / SAMPLE_RATE)
+            with clock.window(offset, window_end / SAMPLE_RATE):
+                segments, info = self._pipeline.transcribe(
+                    audio[window_start:window_end],
+                    language=language,
+                    batch_size=self._settings.batch_size,
+                    beam_size=self._settings.beam_size,
+                    word_timestamps=True,
+                    vad_filter=True,
+                    hotwords=options.hotwords,
+                    initial_prompt=options.initial_prompt,
+                )
+                if language is None and info.duration_after_vad > 0:
+                    # The first window holding speech decides the language for the whole file: switching
+                    # mid-file would let one noisy window flip the decoder's script. (A window where Whisper's
+                    # own VAD found nothing reports a "language" guessed from padding; it must not decide.)
+                    language, probability = info.language, float(info.language_probability)
+                for words in self._accept(segments, offset, duration, clock.reached):
+                    asr_segments.append(words)
+        asr_s = time.monotonic() - started
 
         words_found = any(asr_segments)
         diarization = Diarization(turns=[], voices={})
+        started = time.monotonic()
         if options.diarize and words_found:
             report(asr_share, "diarizing")
             diarization = self._diarizer.diarize_with_voices(
@@ -132,6 +190,16 @@ class FasterWhisperEngine:
                 max_speakers=options.max_speakers or self._settings.max_speakers,
                 progress=lambda f: report(asr_share + (1 - asr_share) * f, "diarizing"),
             )
+        # Where a job's time goes (the speed work reads these): VAD, ASR and diarization walls.
+        log.info(
+            "transcribed",
+            audio_s=round(duration, 1),
+            vad_s=round(vad_s, 2),
+            asr_s=round(asr_s, 2),
+            diarize_s=round(time.monotonic() - started, 2),
+            beam_size=self._settings.beam_size,
+            batch_size=self._settings.batch_size,
+        )
         report(1.0, "done")
         if not words_found:
             # Nothing was said: a language "detected" from noise would be a guess, so report none.
