@@ -19,20 +19,10 @@ import pytest
 from vidpipe.testing import shipped_audio
 
 from ..gateway.test_webhooks import Receiver, assert_signed, receiver
-from .test_web_ui import (
-    PIPELINE_TIMEOUT_MS,
-    artifacts,
-    browser,
-    console_errors,
-    page,
-    playwright_api,
-    sign_in,
-    stack,
-    token_for,
-)
+from .browser import PIPELINE_TIMEOUT_MS, sign_in, token_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.models]
-__all__ = ["artifacts", "browser", "console_errors", "page", "playwright_api", "receiver", "stack"]  # fixtures
+__all__ = ["receiver"]  # a fixture
 
 
 def write_m4a(path: Path) -> Path:

@@ -1,16 +1,14 @@
 """The web UI in a real browser (Debian's Chromium driven by Playwright) against the real embedded stack.
 
-One DevStack (Postgres, moto, gateway, the three workers with their smallest shipped models) serves the
-module. The main test walks a user's whole journey: sign in from the URL fragment, upload a video (multipart,
+The session's DevStack (conftest.py: Postgres, S3, SQS, gateway, the three workers with their smallest shipped
+models) serves it. The main test walks a user's whole journey: sign in from the URL fragment, upload a video (multipart,
 so the ETag/CORS path is exercised), watch the live tracker reach COMPLETED, then correct the transcript and
 check the corrections survive a reload. Screenshots go to test-artifacts/web/ for a human to look at.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,99 +17,9 @@ import pytest
 
 from vidpipe.testing import shipped_audio
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts" / "web"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-MiB = 1024 * 1024
-# The pipeline on 2 shared CPU cores: tiny.en plus a 135M LLM finish an 11 s clip in well under this.
-PIPELINE_TIMEOUT_MS = 420_000
+from .browser import PIPELINE_TIMEOUT_MS, MiB, sign_in, token_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.models]
-
-
-def _need(reason: str) -> None:
-    # On a developer machine a missing browser skips; in CI it is a broken setup and must fail loudly.
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this is an error, not a skip)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def playwright_api() -> Any:
-    try:
-        from playwright import sync_api
-    except ImportError:
-        _need("the `playwright` Python package is not installed")
-    if not CHROMIUM.exists():
-        _need(f"{CHROMIUM} is missing: apt-get install -y $(cat requirements/web-system-packages.txt)")
-    return sync_api
-
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return ARTIFACTS
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, playwright_api: Any) -> Iterator[Any]:
-    from vidpipe import devstack
-
-    root = tmp_path_factory.mktemp("webstack")
-    with pytest.MonkeyPatch.context() as env:
-        # The workers inherit the environment DevStack captures at start: the smallest shipped models keep
-        # the run short, and a 5 MiB multipart threshold sends the test video through the multipart path.
-        env.setenv("TRANSCRIBER_MODEL", "tiny.en")
-        env.setenv("SUMMARIZER_LOCAL_MODEL", "SmolLM2-135M-Instruct-Q4_1")
-        env.setenv("GATEWAY_MULTIPART_THRESHOLD_BYTES", str(5 * MiB))
-        env.setenv("GATEWAY_MULTIPART_PART_BYTES", str(5 * MiB))
-        env.setenv("VIDPIPE_LOG_FORMAT", "json")
-        # Its own state dir: the checkout's .vidpipe/dev.json may belong to a `vidpipe dev` the developer runs.
-        dev = devstack.DevStack(state_dir=root / "state", echo=False)
-        with dev:
-            yield dev
-
-
-def token_for(stack: Any, subject: str) -> str:
-    from vidpipe.settings import AuthSettings
-    from vidpipe.tokens import mint_local_token
-
-    return mint_local_token(AuthSettings(jwt_secret=stack.env["AUTH_JWT_SECRET"]), subject)
-
-
-@pytest.fixture(scope="module")
-def browser(playwright_api: Any) -> Iterator[Any]:
-    # launch() gives every run a fresh temporary profile (user-data-dir), removed on close.
-    with playwright_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def console_errors() -> list[str]:
-    """Errors the page logs; a test that provokes one on purpose removes it from here."""
-    return []
-
-
-@pytest.fixture
-def page(browser: Any, console_errors: list[str]) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.on("pageerror", lambda error: console_errors.append(f"uncaught: {error}"))
-    page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
-    yield page
-    context.close()
-    assert not console_errors, f"the page logged errors: {console_errors}"
 
 
 def write_interview(path: Path, *, with_audio: bool = True) -> Path:
@@ -139,12 +47,6 @@ def write_interview(path: Path, *, with_audio: bool = True) -> Path:
         faststart=True,
         size=(640, 360) if with_audio else (320, 180),
     )
-
-
-def sign_in(page: Any, stack: Any, subject: str) -> None:
-    page.goto(f"{stack.gateway_url}/#token={token_for(stack, subject)}")
-    page.get_by_test_id("signed-in-as").wait_for()
-    assert "token=" not in page.url, "the token must be stripped from the address bar"
 
 
 def record_attribute(page: Any, selector: str, attribute: str) -> None:

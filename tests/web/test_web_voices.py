@@ -9,10 +9,8 @@ page has its own test); everything the feature shows happens in the browser. Scr
 
 from __future__ import annotations
 
-import os
 import re
 import wave
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,60 +19,11 @@ import pytest
 
 from vidpipe.testing import shipped_audio
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts" / "web"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+from .browser import ARTIFACTS, token_for
+
 NAME = "Fiona"
 
 pytestmark = [pytest.mark.integration, pytest.mark.models]
-
-
-def _need(reason: str) -> None:
-    # On a developer machine a missing browser skips; in CI it is a broken setup and must fail loudly.
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this is an error, not a skip)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def playwright_api() -> Any:
-    try:
-        from playwright import sync_api
-    except ImportError:
-        _need("the `playwright` Python package is not installed")
-    if not CHROMIUM.exists():
-        _need(f"{CHROMIUM} is missing: apt-get install -y $(cat requirements/web-system-packages.txt)")
-    return sync_api
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, playwright_api: Any) -> Iterator[Any]:
-    from vidpipe import devstack
-
-    root = tmp_path_factory.mktemp("voicestack")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("TRANSCRIBER_MODEL", "tiny.en")
-        env.setenv("SUMMARIZER_LOCAL_MODEL", "SmolLM2-135M-Instruct-Q4_1")
-        env.setenv("VIDPIPE_LOG_FORMAT", "json")
-        dev = devstack.DevStack(state_dir=root / "state", echo=False)
-        with dev:
-            yield dev
-
-
-@pytest.fixture(scope="module")
-def browser(playwright_api: Any) -> Iterator[Any]:
-    with playwright_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def token_for(stack: Any, subject: str) -> str:
-    from vidpipe.settings import AuthSettings
-    from vidpipe.tokens import mint_local_token
-
-    return mint_local_token(AuthSettings(jwt_secret=stack.env["AUTH_JWT_SECRET"]), subject)
 
 
 def new_page(browser: Any, stack: Any, subject: str, errors: list[str]) -> Any:

@@ -24,10 +24,9 @@ from vidpipe_gateway.app import create_app
 
 from ..gateway.conftest import SECRET
 from ..gateway.test_webhooks import Receiver, assert_signed, receiver
-from .test_web_ui import artifacts, browser, console_errors, page, playwright_api
 
 pytestmark = [pytest.mark.integration]
-__all__ = ["artifacts", "browser", "console_errors", "page", "playwright_api", "receiver"]  # fixtures reused
+__all__ = ["receiver"]  # a fixture reused
 
 
 @pytest.fixture
