@@ -171,16 +171,31 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
   }
 }
 
-data "aws_iam_policy_document" "gateway" {
-  statement {
-    sid       = "StartAndRerunJobs"
-    actions   = ["sqs:SendMessage"]
-    resources = [var.queue_arns["moderate"], var.queue_arns["summarize"]]
-  }
+# What every ECS-run process needs: queue URLs by name, the data key, the database credentials.
+data "aws_iam_policy_document" "ecs_app_common" {
   statement {
     sid       = "ResolveQueueUrls"
     actions   = ["sqs:GetQueueUrl"]
     resources = local.all_queue_arn
+  }
+  statement {
+    sid       = "UseDataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+  statement {
+    sid       = "ReadDatabaseCredentials"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.db_secret_arn]
+  }
+}
+
+data "aws_iam_policy_document" "gateway" {
+  source_policy_documents = [data.aws_iam_policy_document.ecs_app_common.json]
+  statement {
+    sid       = "StartAndRerunJobs"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.queue_arns["moderate"], var.queue_arns["summarize"]]
   }
   statement {
     # Presigned single and multipart uploads are signed with these credentials, so the role needs the
@@ -203,16 +218,6 @@ data "aws_iam_policy_document" "gateway" {
       variable = "s3:prefix"
       values   = ["uploads/*", "media/*"]
     }
-  }
-  statement {
-    sid       = "UseDataKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-  }
-  statement {
-    sid       = "ReadDatabaseCredentials"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [var.db_secret_arn]
   }
 }
 
@@ -271,25 +276,11 @@ resource "aws_iam_role_policy" "gateway_execution" {
 # It skips a stage whose queue still holds messages, hence GetQueueAttributes.
 
 data "aws_iam_policy_document" "sweeper" {
+  source_policy_documents = [data.aws_iam_policy_document.ecs_app_common.json]
   statement {
     sid       = "ResendStageMessages"
     actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]
     resources = values(var.queue_arns)
-  }
-  statement {
-    sid       = "ResolveQueueUrls"
-    actions   = ["sqs:GetQueueUrl"]
-    resources = local.all_queue_arn
-  }
-  statement {
-    sid       = "UseDataKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-  }
-  statement {
-    sid       = "ReadDatabaseCredentials"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [var.db_secret_arn]
   }
 }
 
