@@ -11,18 +11,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import typer
 
-from vidpipe.db.pool import open_pool
 from vidpipe.db.queries import queries
-from vidpipe.deliveries import Delivery, SqsStageQueues
 from vidpipe.messages import decode_message, salvage_task_id
-from vidpipe.queues import open_sqs, resolve_queue_urls
 from vidpipe.settings import STAGES, Settings, Stage, load_settings
-from vidpipe.taskstate import insert_event
+
+if TYPE_CHECKING:
+    from vidpipe.deliveries import Delivery, SqsStageQueues
 
 PAGE_VISIBILITY_S = 30  # hides a page while it is read, so the next receive returns the next page
 
@@ -62,6 +61,10 @@ async def _show_again(queues: SqsStageQueues, letter: Delivery) -> None:
 
 
 async def list_dead_letters(settings: Settings, stages: tuple[Stage, ...] = STAGES) -> list[DeadLetterRow]:
+    from vidpipe.db.pool import open_pool
+    from vidpipe.deliveries import SqsStageQueues
+    from vidpipe.queues import open_sqs, resolve_queue_urls
+
     rows: list[DeadLetterRow] = []
     pool = await open_pool(settings.db, name="dlq")
     try:
@@ -91,6 +94,11 @@ async def list_dead_letters(settings: Settings, stages: tuple[Stage, ...] = STAG
 
 
 async def redrive(settings: Settings, stage: Stage) -> RedriveResult:
+    from vidpipe.db.pool import open_pool
+    from vidpipe.deliveries import SqsStageQueues
+    from vidpipe.queues import open_sqs, resolve_queue_urls
+    from vidpipe.taskstate import insert_event
+
     redriven = reopened = skipped = 0
     pool = await open_pool(settings.db, name="dlq")
     try:

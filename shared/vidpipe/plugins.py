@@ -12,10 +12,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidpipe.settings import Stage
-from vidpipe.stage import HandlerFactory, StageSpec
+
+if TYPE_CHECKING:
+    # Not at run time: every `vidpipe` command imports this module, and the stage machinery (S3, SQS,
+    # Postgres clients) is most of a second of imports that only a worker needs.
+    from vidpipe.stage import HandlerFactory, StageSpec
 
 STAGE_GROUP = "vidpipe.stages"
 COMMAND_GROUP = "vidpipe.commands"
@@ -26,6 +30,8 @@ class StageNotInstalledError(LookupError):
 
 
 def load_stage(stage: Stage) -> StageSpec:
+    from vidpipe.stage import StageSpec
+
     for entry in entry_points(group=STAGE_GROUP):
         if entry.name == stage:
             spec = entry.load()

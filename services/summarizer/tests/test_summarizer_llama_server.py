@@ -190,20 +190,41 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_cli_prints_summary_json(ami_json_path: Path, llama_server_binary: Path) -> None:
+def test_cli_prints_summary_json_and_reuses_the_saved_system_prompt(
+    ami_json_path: Path, llama_server_binary: Path, tmp_path: Path
+) -> None:
+    state_dir = tmp_path / "prompt-state"
     env = {
         **os.environ,
         "SUMMARIZER_LOCAL_MODEL": "SmolLM2-135M-Instruct-Q4_1",
         "SUMMARIZER_LLAMA_SERVER_BINARY": str(llama_server_binary),
         "SUMMARIZER_LOCAL_CONTEXT_TOKENS": "2048",
+        "SUMMARIZER_LOCAL_PROMPT_STATE_DIR": str(state_dir),
     }
+    args = (str(ami_json_path), "--speaker-name", "SPEAKER_00=Alice")
 
-    result = run_cli(str(ami_json_path), "--speaker-name", "SPEAKER_00=Alice", "--quiet", env=env)
-
-    assert result.returncode == 0, result.stderr
-    summary = msgspec.json.decode(result.stdout, type=Summary)
+    # The first run reads the system prompt and saves its state
+    first = run_cli(*args, "--quiet", env=env)
+    assert first.returncode == 0, first.stderr
+    summary = msgspec.json.decode(first.stdout, type=Summary)
     assert summary.model == "SmolLM2-135M-Instruct-Q4_1"
-    assert result.stderr == ""
+    assert first.stderr == ""
+    (state,) = state_dir.glob("*.bin")
+
+    # The second restores it instead, and (greedy decoding) answers exactly as the first did
+    second = run_cli(*args, env=env)
+    assert second.returncode == 0, second.stderr
+    assert "prompt restored" in second.stderr and "warmed" not in second.stderr
+    assert second.stdout == first.stdout
+
+    # A torn state file costs only speed: the prompt is read again, the answer is the same, and the state
+    # is saved afresh
+    state.write_bytes(b"not a kv cache")
+    third = run_cli(*args, env=env)
+    assert third.returncode == 0, third.stderr
+    assert "prompt restore failed" in third.stderr and "warmed" in third.stderr
+    assert third.stdout == first.stdout
+    assert state.stat().st_size > 1000
 
 
 def test_cli_bad_input_exits_non_zero_with_the_reason(tmp_path: Path) -> None:

@@ -366,11 +366,14 @@ def test_prompt_names_known_speakers_and_hides_bare_labels(fake_server: FakeOpen
 
     make_engine(make_backend(fake_server)).summarize(short_transcript())
 
-    prompt = fake_server.requests[0]["messages"][1]["content"]
-    assert "Name the speakers as shown (Alice)" in prompt
-    assert "instead of the label" in prompt
-    assert "2 to 4 short sentences in reported speech" in prompt
-    assert "no sentences or parts of sentences" in prompt
+    system, user = (message["content"] for message in fake_server.requests[0]["messages"])
+    # The names are in the job's own message; a bare label is never offered as a name
+    assert "Name the speakers: Alice." in user
+    assert "SPEAKER_01." not in user
+    # The fixed rules (bare labels, reported speech, keyword shape) are in the system prompt, not repeated
+    assert "a label like SPEAKER_00 is not a name" in system
+    assert "reported speech" in system and "reported speech" not in user
+    assert "no sentences or parts of sentences" in system
 
 
 def long_transcript(minutes: int, *, sentences_per_turn: int = 1) -> Transcript:
@@ -410,6 +413,9 @@ def test_long_transcript_is_map_reduced_into_chapters(fake_server: FakeOpenAISer
     assert reduce_schema["name"] == "LlmSummary"
     assert "Part 2 of 4" in fake_server.requests[1]["messages"][1]["content"]
     assert "<notes>" in fake_server.requests[-1]["messages"][1]["content"]
+    # And every call opened with one identical system message (what a local server keeps cached): only the
+    # user message differs between the map and reduce calls
+    assert len({request["messages"][0]["content"] for request in fake_server.requests}) == 1
     # And progress went from 0 to 1 in order
     fractions = [f for f, _ in progress]
     assert fractions == sorted(fractions)
@@ -465,6 +471,33 @@ def test_transcribe_output_with_extra_fields_is_accepted() -> None:
     assert transcript.known_language == "de"
     assert transcript.segments[0].speaker is None
     assert transcript.span == 3.0
+
+
+def test_what_vidpipe_transcribe_prints_is_what_vidpipe_summarize_reads() -> None:
+    # Given the transcriber CLI's document: speakers as plain labels, words beside the segments
+    from vidpipe_transcriber.cli import CliSegment, CliTranscript, CliWord
+
+    printed = CliTranscript(
+        language="en",
+        language_probability=0.9,
+        duration=4.0,
+        engine="faster-whisper",
+        model="base",
+        speakers=["SPEAKER_00", "SPEAKER_01"],
+        segments=[
+            CliSegment(start=0.0, end=2.0, speaker="SPEAKER_00", text="Shall we start?"),
+            CliSegment(start=2.0, end=4.0, speaker="SPEAKER_01", text="Yes, the budget first."),
+        ],
+        words=[CliWord(start=0.0, end=0.5, word="Shall", speaker="SPEAKER_00")],
+    )
+    # When the summarizer reads it
+    transcript = decode_transcript(msgspec.json.encode(printed))
+    # Then every turn arrives with its speaker
+    assert [(s.speaker, s.text) for s in transcript.segments] == [
+        ("SPEAKER_00", "Shall we start?"),
+        ("SPEAKER_01", "Yes, the budget first."),
+    ]
+    assert transcript.span == 4.0
 
 
 @pytest.mark.parametrize(

@@ -241,6 +241,7 @@ def test_speaker_turns_merge_one_speaker_and_use_display_names() -> None:
             TranscriptSegment(start=67.0, end=68.0, speaker=None, text="(applause)"),
         ],
     )
-    lines = [line.render() for line in speaker_turns(transcript)]
-    assert lines == ["[00:00] Alice: Hello there. How are you?", "[01:05] SPEAKER_01: Fine.", "[01:07] (applause)"]
+    turns = speaker_turns(transcript)
+    assert [line.render() for line in turns] == ["Alice: Hello there. How are you?", "SPEAKER_01: Fine.", "(applause)"]
+    assert [(line.start, line.end) for line in turns] == [(0.0, 4.0), (65.0, 66.0), (67.0, 68.0)]
     assert vocabulary(transcript) >= {"hello", "there", "how", "fine", "applause"}

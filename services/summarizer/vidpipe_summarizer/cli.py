@@ -62,6 +62,8 @@ def summarize_command(
             names = {**transcript.speaker_names, **_parse_speaker_names(speaker_name)}
             transcript = msgspec.structs.replace(transcript, speaker_names=names)
         with load_engine(SummarizerSettings()) as engine:
+            # The system prompt's cache is restored from the last run's saved state (or read and saved).
+            engine.warm(every_server=False)
             summary = engine.summarize(transcript, progress=progress)
     except (PermanentError, RetryableError) as exc:
         typer.echo(f"error: {exc.message} ({exc.code})", err=True)

@@ -82,11 +82,12 @@ class SummarizerEngine:
     def model_name(self) -> str:
         return self.backend.model_name
 
-    def warm(self) -> None:
-        """Get a long-lived worker's local servers ready before the first job (no-op for remote servers)."""
+    def warm(self, *, every_server: bool = True) -> None:
+        """Get the local servers ready with the system prompt cached (no-op for remote servers): all of them
+        for a long-lived worker, only the one already running for a one-shot run (`every_server=False`)."""
         warm = getattr(self.backend, "warm", None)
         if warm is not None:
-            warm(SYSTEM_PROMPT)
+            warm(SYSTEM_PROMPT, every_server=every_server)
 
     def close(self) -> None:
         self.backend.close()
@@ -461,6 +462,7 @@ def load_local_backend(settings: SummarizerSettings, *, extra_body: dict[str, An
         startup_timeout_s=settings.local_startup_timeout_s,
         draft_model_path=_model_file(settings.local_draft_model) if settings.local_draft_model else None,
         draft_max_tokens=settings.local_draft_max_tokens,
+        prompt_state_dir=settings.local_prompt_state_dir,
     )
     return LocalLlamaBackend(
         server,

@@ -1,7 +1,8 @@
 """Prompts for the three kinds of call: a whole transcript in one pass, one chunk (map), chunk notes (reduce).
 
 The same prompts go to every model; the JSON shape is enforced by the schema, so the prompts only say what
-each field should contain. Field descriptions mirror the bounds in `schema.py`.
+each field should contain. Field descriptions mirror the bounds in `schema.py`. Prompt tokens are what a
+CPU pays for most (about 40 a second for the 1.5B on two cores), so the per-call part is kept short.
 """
 
 from __future__ import annotations
@@ -12,24 +13,30 @@ import msgspec
 
 from vidpipe_summarizer.transcript import TranscriptLine, format_timestamp
 
+# Every call starts with this one system prompt, and everything fixed about the task is in it: the server
+# keeps its tokens in the prompt cache (read once per worker, or restored from disk by a one-shot run; see
+# llama_server.py), so a job pays only for its transcript and the few lines after it. The per-call user
+# message holds what varies: the text, the names, the language, and which of the three tasks it is.
 SYSTEM_PROMPT = (
     "You summarise transcripts of meetings, interviews and talks. Report what the speakers say, not what it "
     "might mean: no motives, lessons or conclusions of your own, and no names, numbers, decisions or topics "
-    "that are not in the transcript. Refer to each speaker by the name shown before their words. "
-    "Answer with one JSON object."
-)
-
-# What every "keywords" field asks for; keywords.py enforces it (and tops the list up) afterwards.
-_KEYWORD_RULE = (
-    "nouns or short noun phrases of 1 to 3 words, copied from the transcript, most important first; "
-    "no sentences or parts of sentences, no filler words"
+    "that are not in the text you are given. Refer to each speaker by the name shown before their words; a "
+    "label like SPEAKER_00 is not a name: write 'a speaker' or 'another speaker' instead.\n"
+    "You are given a whole transcript, one part of a transcript, or notes on consecutive parts. Transcript "
+    "lines are `speaker: words`.\n"
+    "Answer with one JSON object:\n"
+    '- "summary": short sentences in reported speech: who said, asked, proposed or decided what (2 to 4 '
+    "sentences for a whole recording, 1 to 3 for a part);\n"
+    '- "title": a short title of at most 8 words (for a part: its chapter title);\n'
+    '- "keywords": topics, most important first: nouns or short noun phrases of 1 to 3 words copied from the '
+    "text; no sentences or parts of sentences, no filler words (5 to 10 for a whole recording, 1 to 8 for a "
+    "part).\n"
+    "Write the summary, title and keywords in the language of the transcript."
 )
 
 
 def _language_rule(language: str | None) -> str:
-    if language:
-        return f"Write the summary, title and keywords in the transcript's language (ISO code {language!r})."
-    return "Write the summary, title and keywords in the language of the transcript."
+    return f"Language: {language!r}." if language else ""
 
 
 def _speakers(lines: Sequence[TranscriptLine]) -> str:
@@ -38,19 +45,14 @@ def _speakers(lines: Sequence[TranscriptLine]) -> str:
 
 
 def _speaker_rule(lines: Sequence[TranscriptLine]) -> str:
-    """How to name people: by the names shown; a diarizer label (SPEAKER_00) is not a name to repeat."""
+    """Who may be named: the names shown (a diarizer label like SPEAKER_00 is not a name to repeat)."""
     names = list(dict.fromkeys(line.speaker for line in lines if line.speaker))
+    known = [name for name in names if not _is_label(name)]
     if not names:
         return "The speakers are not labelled: write 'the speaker' or 'the speakers'."
-    labels = [name for name in names if _is_label(name)]
-    if not labels:
-        return f"Name the speakers as shown ({', '.join(names)})."
-    if len(labels) == len(names):
-        return "Speaker names are unknown (labels like SPEAKER_00): write 'a speaker' or 'the speaker', not labels."
-    return (
-        f"Name the speakers as shown ({', '.join(n for n in names if not _is_label(n))}); for those shown only "
-        "as a label like SPEAKER_00, write 'another speaker' instead of the label."
-    )
+    if not known:
+        return "The speakers' names are unknown."
+    return f"Name the speakers: {', '.join(known)}."
 
 
 def _is_label(name: str) -> bool:
@@ -61,16 +63,15 @@ def render_lines(lines: Sequence[TranscriptLine]) -> str:
     return "\n".join(line.render() for line in lines)
 
 
+def _tail(lines: Sequence[TranscriptLine], language: str | None) -> str:
+    return " ".join(rule for rule in (_speaker_rule(lines), _language_rule(language)) if rule)
+
+
 def whole_transcript_prompt(lines: Sequence[TranscriptLine], *, duration: float, language: str | None) -> str:
     return (
-        f"Transcript of a recording ({format_timestamp(duration)} long; speakers: {_speakers(lines)}). "
-        "Each line is [minutes:seconds] speaker: words.\n\n"
-        f"<transcript>\n{render_lines(lines)}\n</transcript>\n\n"
-        "Return JSON with:\n"
-        '- "summary": 2 to 4 short sentences in reported speech: who said, asked, proposed or decided what;\n'
-        '- "title": a short title for the recording (at most 8 words);\n'
-        f'- "keywords": 5 to 10 topics: {_KEYWORD_RULE}.\n'
-        f"{_speaker_rule(lines)} {_language_rule(language)}"
+        f"The whole transcript of a recording ({format_timestamp(duration)} long; speakers: {_speakers(lines)}).\n"
+        f"<transcript>\n{render_lines(lines)}\n</transcript>\n"
+        f"Summarise the whole recording. {_tail(lines, language)}"
     )
 
 
@@ -81,14 +82,9 @@ def chunk_prompt(
     return (
         f"Part {part} of {parts} of the transcript of a recording ({format_timestamp(duration)} long), "
         f"from {format_timestamp(start)} to {format_timestamp(end)}; "
-        f"speakers in this part: {_speakers(lines)}. "
-        "Each line is [minutes:seconds] speaker: words.\n\n"
-        f"<transcript>\n{render_lines(lines)}\n</transcript>\n\n"
-        "Return JSON about this part only:\n"
-        '- "summary": 1 to 3 short sentences in reported speech: who said, asked, proposed or decided what;\n'
-        '- "title": a chapter title for this part (at most 8 words);\n'
-        f'- "keywords": 1 to 8 topics of this part: {_KEYWORD_RULE}.\n'
-        f"{_speaker_rule(lines)} {_language_rule(language)}"
+        f"speakers in this part: {_speakers(lines)}.\n"
+        f"<transcript>\n{render_lines(lines)}\n</transcript>\n"
+        f"Summarise this part only. {_tail(lines, language)}"
     )
 
 
@@ -112,26 +108,17 @@ def notes_prompt(notes: Sequence[NoteLine], *, duration: float, language: str | 
     """Reduce step. `final` asks for the whole recording's summary; otherwise for merged notes of a stretch
     (used when there are too many notes for one context)."""
     rendered = "\n".join(note.render() for note in notes)
-    header = (
-        f"Notes on consecutive parts of one recording ({format_timestamp(duration)} long), in order, "
-        "each as [start-end] title: summary (keywords).\n\n"
-        f"<notes>\n{rendered}\n</notes>\n\n"
+    task = (
+        "Summarise the whole recording from these notes; its keywords are the most important of the notes' keywords."
+        if final
+        else "Merge these notes into the notes of one part covering all of them."
     )
-    if final:
-        fields = (
-            "Return JSON for the whole recording:\n"
-            '- "summary": 2 to 4 short sentences in reported speech: who said, asked, proposed or decided what;\n'
-            '- "title": a short title for the recording (at most 8 words);\n'
-            '- "keywords": the 5 to 10 most important of the notes\' keywords, most important first.\n'
-        )
-    else:
-        fields = (
-            "Return JSON merging these notes:\n"
-            '- "summary": 1 to 3 sentences covering all of them;\n'
-            '- "title": a title for this stretch (at most 8 words);\n'
-            '- "keywords": 1 to 8 of the notes\' keywords.\n'
-        )
-    return header + fields + _language_rule(language)
+    return (
+        f"Notes on consecutive parts of one recording ({format_timestamp(duration)} long), in order, "
+        "each as [start-end] title: summary (keywords).\n"
+        f"<notes>\n{rendered}\n</notes>\n"
+        f"{task} {_language_rule(language)}".rstrip()
+    )
 
 
 def chat(user_prompt: str) -> list[dict[str, str]]:

@@ -16,15 +16,40 @@ __all__ = ["Transcript", "TranscriptLine", "TranscriptSegment", "decode_transcri
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 
 
-_transcript_decoder = msgspec.json.Decoder(Transcript)
+class TranscriptFile(msgspec.Struct, frozen=True, kw_only=True):
+    """What the summarizer reads from a transcript document: the fields every producer writes the same way.
+
+    `vidpipe transcribe` prints speakers as plain labels while the stored transcript keeps them as objects
+    with voices; neither is needed for a summary, so both shapes (and anything else beside) are accepted.
+    """
+
+    segments: list[TranscriptSegment]
+    language: str = "und"
+    language_probability: float = 0.0
+    duration: float = 0.0
+    engine: str = ""
+    model: str = ""
+    speaker_names: dict[str, str] = {}
+
+
+_transcript_decoder = msgspec.json.Decoder(TranscriptFile)
 
 
 def decode_transcript(data: bytes) -> Transcript:
     """Parse transcript JSON and reject transcripts there is nothing to summarise in."""
     try:
-        transcript = _transcript_decoder.decode(data)
+        document = _transcript_decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise PermanentError("invalid_transcript", f"Transcript JSON is not valid: {exc}") from exc
+    transcript = Transcript(
+        segments=document.segments,
+        language=document.language,
+        language_probability=document.language_probability,
+        duration=document.duration,
+        engine=document.engine,
+        model=document.model,
+        speaker_names=document.speaker_names,
+    )
     if not any(segment.text.strip() for segment in transcript.segments):
         raise PermanentError("empty_transcript", "The transcript has no spoken text to summarise.")
     return transcript
@@ -47,8 +72,9 @@ class TranscriptLine(msgspec.Struct, frozen=True):
     text: str
 
     def render(self) -> str:
-        who = f"{self.speaker}: " if self.speaker else ""
-        return f"[{format_timestamp(self.start)}] {who}{self.text}"
+        # No timestamp per line: a summary does not need them (chapter times come from where the chunks
+        # are cut), and on a short meeting they were a quarter of the transcript's tokens.
+        return f"{self.speaker}: {self.text}" if self.speaker else self.text
 
 
 def format_timestamp(seconds: float) -> str:
