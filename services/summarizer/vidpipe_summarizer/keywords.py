@@ -1,12 +1,15 @@
 """Keyword rules: 5 to 10 ranked topic phrases, every word of them from the transcript.
 
 Product rules:
-- Grounded: a keyword is shown only if every word of it occurs in the transcript (case-insensitive). Small
-  models paraphrase ("user experience" for a talk about buttons) or emit junk ("m-h-m-m"); a keyword the
-  user cannot find in their own transcript is worse than none.
+- Grounded: a keyword is shown only if every word of it occurs in the transcript (case-insensitive, up to a
+  plural "s"/"es": the model's "backgrounds" for a speaker's "background" is the same topic). Small models
+  paraphrase ("user experience" for a talk about buttons) or emit junk ("m-h-m-m"); a keyword the user cannot
+  find in their own transcript is worse than none.
 - A topic phrase, not a sentence fragment: at most three words once function words at its edges are
   trimmed ("your country" -> "country"), no clause punctuation inside, and a candidate of more than four
-  words is a fragment however it is trimmed ("ask what you can do for your").
+  words is a fragment however it is trimmed ("ask what you can do for your"). In English a phrase with an
+  "-ly" adverb ("necessarily understand") or joined by "to" ("meant to understand") is a piece of a
+  sentence too; yake proposes such n-grams from speech.
 - 5 to 10, ranked: the model's keywords first, in its order (it is asked for the most important first),
   then the chunk notes' keywords (long transcripts), then yake's keyphrases over the transcript in yake's
   order, then the transcript's remaining content words by frequency. Fewer than 5 only when the transcript
@@ -44,6 +47,16 @@ FILLER_WORDS = _words(
     made get got go going way lot bit sure maybe kind sort also even still yeah-yeah alright"""
 )
 
+# Verbs of talking and thinking: in a transcript they are everywhere and never the topic, so yake's n-grams
+# around them ("meant to understand") and single-word fill-ins ("understand") are dropped. "ask" stays: it can
+# be what a speech is about (JFK's "ask not").
+SPEECH_VERBS = _words(
+    """say says said saying tell tells told telling talk talks talked talking understand understands understood
+    meant thought knew known want wants wanted see sees saw seen hear hears heard asked try tries tried trying
+    come comes came coming look looks looked looking feel feels felt seem seems seemed happen happened remember
+    believe"""
+)
+
 # English closed-class words (articles, pronouns, prepositions, conjunctions, auxiliaries and modals, a few
 # adverbs). Deliberately not yake's English stoplist, which also lists content words such as "ask", "help"
 # and "value" that are fine topics. Other languages use yake's list for their language.
@@ -70,7 +83,7 @@ def function_words(language: str | None) -> frozenset[str]:
     """Words that never start or end a keyword: the English list above, else yake's list for the language."""
     code = (language or "en")[:2].lower()
     if code == "en":
-        return ENGLISH_FUNCTION_WORDS | FILLER_WORDS
+        return ENGLISH_FUNCTION_WORDS | FILLER_WORDS | SPEECH_VERBS
     stoplist = resources.files("yake").joinpath("core", "StopwordsList", f"stopwords_{code}.txt")
     if not stoplist.is_file():
         return ENGLISH_FUNCTION_WORDS | FILLER_WORDS
@@ -80,8 +93,21 @@ def function_words(language: str | None) -> frozenset[str]:
 
 
 # English function words that may join a phrase's content words ("state of the union", "time and cost");
-# any other inside ("phone is complicated", "ask what you can") makes it a clause.
-PHRASE_GLUE = _words("of the a an and for in on to with")
+# any other inside ("phone is complicated", "ask what you can", "meant to understand") makes it a clause.
+PHRASE_GLUE = _words("of the a an and for in on with")
+
+# English words ending in "-ly" that are not adverbs, so they may be part of a topic ("assembly line").
+# Capitalised words (names: "Italy", "Beverly") are never taken for adverbs.
+_LY_NOUNS = _words(
+    """anomaly assembly belly bully butterfly dragonfly family firefly folly holy homily italy jelly lily
+    monopoly oligopoly panoply rally reply supply tally ugly wholly"""
+)
+
+
+def _is_adverb(token: str) -> bool:
+    """An English "-ly" adverb ("necessarily", "quickly"), told apart from nouns by length and a short list."""
+    word = token.strip(_EDGE_PUNCTUATION)
+    return len(word) >= 6 and word.islower() and word.endswith("ly") and word not in _LY_NOUNS
 
 
 def topic_phrase(candidate: str, stopwords: frozenset[str], *, english: bool = True) -> str | None:
@@ -107,6 +133,8 @@ def topic_phrase(candidate: str, stopwords: frozenset[str], *, english: bool = T
         return None
     # Elsewhere than English, one stopword inside is allowed (no glue list per language).
     if (english and not set(inside) <= PHRASE_GLUE) or (not english and len(inside) > 1):
+        return None
+    if english and any(_is_adverb(token) for token in content):
         return None
     phrase = " ".join(token.strip(_EDGE_PUNCTUATION) or token for token in tokens)
     return phrase if 2 <= len(phrase) <= MAX_KEYWORD_CHARS else None
@@ -137,7 +165,7 @@ def grounded_keywords(
         if phrase is None:
             continue
         key = _key(phrase)
-        if key in seen or not all(word in vocabulary for word in words_of(phrase)):
+        if key in seen or not all(_heard(word, vocabulary) for word in words_of(phrase)):
             continue
         if distinct and any(set(key.split()) <= other or other <= set(key.split()) for other in seen_words):
             continue
@@ -145,6 +173,16 @@ def grounded_keywords(
         seen.add(key)
         seen_words.append(set(key.split()))
     return kept
+
+
+def _heard(word: str, vocabulary: set[str]) -> bool:
+    """`word` (case-folded) or its singular or plural form ("s", "es") is in the transcript."""
+    forms = {word, f"{word}s", f"{word}es"}
+    if word.endswith("s"):
+        forms.add(word[:-1])
+    if word.endswith("es"):
+        forms.add(word[:-2])
+    return not forms.isdisjoint(vocabulary)
 
 
 def _key(keyword: str) -> str:

@@ -230,3 +230,35 @@ def _mux_video_with_audio(audio_path: Path | None, target: Path) -> None:
                 out.mux(packet)
         for packet in video.encode(None):
             out.mux(packet)
+
+
+def test_campplus_in_onnx_runtime_embeds_as_torch_does(tmp_path: Path) -> None:
+    from vidpipe_transcriber.diarizer import (
+        EMBED_BATCH,
+        _load_campplus_torch,
+        _onnx_embedder,
+        _torch_embedder,
+        campplus_onnx_path,
+    )
+
+    # Given the shipped network in torch and exported into an empty model cache
+    model = _load_campplus_torch(threads=0)
+    onnx_embed = _onnx_embedder(model, tmp_path, threads=0)
+    assert campplus_onnx_path(tmp_path).is_file()
+    # When both embed the same batch of (real-looking) fbank windows
+    batch = np.random.default_rng(7).normal(size=(EMBED_BATCH, 150, 80)).astype(np.float32)
+    # Then the vectors agree: the export is the same function, not an approximation
+    assert np.abs(onnx_embed(batch) - _torch_embedder(model)(batch)).max() < 1e-3
+
+
+def test_diarizer_without_a_writable_cache_still_runs_in_torch(tmp_path: Path) -> None:
+    from vidpipe_transcriber.diarizer import detect_speech, load_campplus_diarizer, load_vad
+
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("a file where the cache directory should be")
+    diarizer = load_campplus_diarizer(threads=0, cache_dir=blocked / "models")
+    audio = decode_audio(shipped_audio("ami-mixture.flac"))
+
+    turns = diarizer.diarize(audio, detect_speech(audio, load_vad()))
+
+    assert len({turn.speaker for turn in turns}) >= 2

@@ -6,6 +6,11 @@ window gets a 192-dim CAM++ embedding from 80-bin Kaldi fbank (dither 0, mean-no
 clusters the embeddings; every 10 ms frame of speech takes the label of the nearest window centre, and runs
 of one label become turns.
 
+CAM++ runs in ONNX Runtime: the shipped torch weights are exported once per machine to an ONNX file in the
+model cache (same numbers to 1e-5), which embeds a batch 1.55x faster than torch on this CPU (0.71 s against
+1.10 s per 32 windows, 2 threads) and was the largest part of diarization. Without the export tools the
+torch network is used as before.
+
 Silero here is the silero-vad package's model (its ONNX flavour, identical regions to its torch one). The copy
 inside faster-whisper is a different export and cost 3 points of DER on AMI (14.3 % vs 11.3 %) by missing
 more quiet speech, so the ASR keeps that one for chunking and the diarizer uses this one. It runs per
@@ -14,15 +19,20 @@ more quiet speech, so the ASR keeps that one for chunking and the diarizer uses 
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import itertools
+import os
+import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+import structlog
 
 from vidpipe_transcriber.audio import SAMPLE_RATE, Waveform
 from vidpipe_transcriber.clustering import ClusteringConfig, cluster_speakers, speaker_voices
@@ -31,6 +41,11 @@ from vidpipe_transcriber.weights import campplus_paths
 
 if TYPE_CHECKING:
     import torch
+
+log = structlog.get_logger("vidpipe.transcriber")
+
+# One batch of fbank windows in, one 192-dim embedding per window out.
+EmbedBatch = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
 
 
 SpeechRegion = tuple[float, float]
@@ -120,8 +135,8 @@ class _Window:
 class CamPlusPlusDiarizer:
     """Holds the loaded CAM++ network; `diarize` is re-entrant for sequential jobs (one per process)."""
 
-    def __init__(self, model: torch.nn.Module, clustering: ClusteringConfig = DEFAULT_CLUSTERING) -> None:
-        self._model = model
+    def __init__(self, embed_batch: EmbedBatch, clustering: ClusteringConfig = DEFAULT_CLUSTERING) -> None:
+        self._embed_batch = embed_batch
         self._clustering = clustering
 
     def diarize(
@@ -174,8 +189,6 @@ class CamPlusPlusDiarizer:
         windows: Sequence[_Window],
         progress: Callable[[float], None] | None,
     ) -> npt.NDArray[np.float32]:
-        import torch
-
         out = np.zeros((len(windows), 192), dtype=np.float32)
         frames = round(WINDOW_SECONDS / FRAME_SECONDS)
         # Always the same input shape: oneDNN caches kernels and scratch memory per shape, and feeding
@@ -187,8 +200,7 @@ class CamPlusPlusDiarizer:
             if not batch_rows:
                 return
             batch[len(batch_rows) :] = 0.0
-            with torch.inference_mode():
-                vectors = self._model(torch.from_numpy(batch)).numpy()
+            vectors = self._embed_batch(batch)
             out[batch_rows] = vectors[: len(batch_rows)]
             batch_rows.clear()
 
@@ -222,7 +234,18 @@ class CamPlusPlusDiarizer:
         return out
 
 
-def load_campplus_diarizer(threads: int = 0) -> CamPlusPlusDiarizer:
+def load_campplus_diarizer(threads: int = 0, cache_dir: Path | None = None) -> CamPlusPlusDiarizer:
+    """CAM++ in ONNX Runtime (exported to `cache_dir` on first use), or in torch when it cannot be exported."""
+    model = _load_campplus_torch(threads)
+    if cache_dir is not None:
+        try:
+            return CamPlusPlusDiarizer(_onnx_embedder(model, cache_dir, threads))
+        except (ImportError, OSError, RuntimeError) as exc:
+            log.warning("CAM++ runs in torch: no ONNX model", error=str(exc))
+    return CamPlusPlusDiarizer(_torch_embedder(model))
+
+
+def _load_campplus_torch(threads: int) -> torch.nn.Module:
     import torch
 
     if threads > 0:
@@ -236,7 +259,68 @@ def load_campplus_diarizer(threads: int = 0) -> CamPlusPlusDiarizer:
     model: Any = module.CAMPPlus(feat_dim=80, embedding_size=192)
     model.load_state_dict(torch.load(str(weights), map_location="cpu", weights_only=True))
     model.eval()
-    return CamPlusPlusDiarizer(model)
+    return model  # type: ignore[no-any-return]
+
+
+def _torch_embedder(model: torch.nn.Module) -> EmbedBatch:
+    import torch
+
+    def embed(batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        with torch.inference_mode():
+            vectors: npt.NDArray[np.float32] = model(torch.from_numpy(batch)).numpy()
+        return vectors
+
+    return embed
+
+
+def campplus_onnx_path(cache_dir: Path) -> Path:
+    """The exported network's file: named by the weights' and the CAM++ source's hashes and the batch shape,
+    so new weights or code are a new export, never a stale one."""
+    digest = hashlib.sha256()
+    for path in campplus_paths():
+        digest.update(path.read_bytes())
+    return cache_dir / f"campplus-{digest.hexdigest()[:16]}-b{EMBED_BATCH}.onnx"
+
+
+def _onnx_embedder(model: torch.nn.Module, cache_dir: Path, threads: int) -> EmbedBatch:
+    import onnxruntime as ort
+
+    target = campplus_onnx_path(cache_dir)
+    if not target.is_file():
+        _export_onnx(model, target)
+    options = ort.SessionOptions()
+    if threads > 0:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+
+    def embed(batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        vectors: npt.NDArray[np.float32] = session.run(None, {input_name: batch})[0]
+        return vectors
+
+    return embed
+
+
+def _export_onnx(model: torch.nn.Module, target: Path) -> None:
+    """Trace the torch network at the one batch shape the diarizer feeds and write it atomically (a worker
+    starting beside another never loads half a file)."""
+    import torch
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros(EMBED_BATCH, round(WINDOW_SECONDS / FRAME_SECONDS), 80)
+    handle, staging = tempfile.mkstemp(prefix=".campplus-", suffix=".onnx", dir=target.parent)
+    os.close(handle)
+    try:
+        with warnings.catch_warnings():
+            # The tracer's notes on CAM++'s shape-dependent branches: the shape is fixed here.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model, (example,), staging, dynamo=False, input_names=["fbank"], output_names=["embedding"]
+            )
+        Path(staging).replace(target)
+    finally:
+        Path(staging).unlink(missing_ok=True)
+    log.info("CAM++ exported to ONNX", path=str(target))
 
 
 def _fbank(samples: Waveform) -> npt.NDArray[np.float32]:

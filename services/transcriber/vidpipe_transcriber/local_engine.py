@@ -36,7 +36,7 @@ from vidpipe_transcriber.engine import Progress, assemble_transcript, clean_word
 from vidpipe_transcriber.models import TranscribeOptions, Transcript, TranscriptWord
 from vidpipe_transcriber.settings import TranscriberSettings
 from vidpipe_transcriber.speakers import attach_voices
-from vidpipe_transcriber.weights import resolve_whisper_model
+from vidpipe_transcriber.weights import default_cache_dir, resolve_whisper_model
 
 log = structlog.get_logger("vidpipe.transcriber")
 
@@ -285,6 +285,6 @@ def load_local_engine(settings: TranscriberSettings) -> FasterWhisperEngine:
         model_name=model_name,
         multilingual=bool(whisper.model.is_multilingual),
         vad=load_vad(),
-        diarizer=load_campplus_diarizer(settings.cpu_threads),
+        diarizer=load_campplus_diarizer(settings.cpu_threads, settings.model_cache_dir or default_cache_dir()),
         settings=settings,
     )
