@@ -13,6 +13,7 @@ from vidpipe_summarizer.keywords import (
     MAX_KEYWORDS,
     MIN_KEYWORDS,
     function_words,
+    cuts_a_name,
     grounded_keywords,
     rank_keywords,
     topic_phrase,
@@ -255,3 +256,18 @@ def test_speaker_turns_merge_one_speaker_and_use_display_names() -> None:
     assert [line.render() for line in turns] == ["Alice: Hello there. How are you?", "SPEAKER_01: Fine.", "(applause)"]
     assert [(line.start, line.end) for line in turns] == [(0.0, 4.0), (65.0, 66.0), (67.0, 68.0)]
     assert vocabulary(transcript) >= {"hello", "there", "how", "fine", "applause"}
+
+
+@pytest.mark.parametrize(
+    ("phrase", "cut"),
+    [
+        ("Diane in New", True),  # "New Jersey" runs on
+        ("Jersey now", True),  # starts inside "New Jersey"
+        ("Diane in New Jersey", False),
+        ("remote control", False),  # not a name at all
+        ("Chicago", False),  # followed by a lowercase word
+    ],
+)
+def test_half_a_name_is_not_a_keyword(phrase: str, cut: bool) -> None:
+    text = "I met Diane in New Jersey now. I'm originally from Chicago also. The remote control is big."
+    assert cuts_a_name(phrase, text) is cut

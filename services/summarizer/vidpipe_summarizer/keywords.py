@@ -43,6 +43,7 @@ def _words(text: str) -> frozenset[str]:
 # Fillers that dominate raw yake output on speech ("yeah", "Mm-hmm", "make"): research section D.
 FILLER_WORDS = _words(
     """yeah yes yep no nope okay ok oh uh um uhm hmm mm mhm mm-hmm hm ah eh er erm huh right well like so just
+    hello hi hey bye goodbye
     really actually basically know think mean guess gonna wanna kinda sorta thing things stuff something make
     made get got go going way lot bit sure maybe kind sort also even still yeah-yeah alright"""
 )
@@ -205,7 +206,33 @@ def yake_keywords(text: str, language: str | None, vocabulary: set[str], *, limi
         stopwords=set(function_words(language)),
     )
     ranked = [phrase for phrase, _score in extractor.extract_keywords(text)]
-    return grounded_keywords(ranked, vocabulary, language=language, limit=limit)
+    whole = [phrase for phrase in ranked if not cuts_a_name(phrase, text)]
+    return grounded_keywords(whole, vocabulary, language=language, limit=limit)
+
+
+def cuts_a_name(phrase: str, text: str) -> bool:
+    """yake's n-grams ignore where a name ends: "Diane in New" out of "Diane in New Jersey". A phrase that
+    starts or ends with a capitalised word which, wherever the phrase occurs, runs on into (or follows) another
+    capitalised word is half a name."""
+    words = phrase.split()
+    if not words:
+        return False
+    ends_capital, starts_capital = words[-1][:1].isupper(), words[0][:1].isupper()
+    if not (ends_capital or starts_capital):
+        return False
+    found = list(re.finditer(rf"(?<!\w){re.escape(phrase)}(?!\w)", text))
+    if not found:
+        return False
+
+    def runs_on(match: re.Match[str]) -> bool:
+        after = re.match(r"\s+(\w+)", text[match.end() :])
+        before = re.search(r"(\w+)\s+$", text[: match.start()])
+        return bool(
+            (ends_capital and after and after.group(1)[:1].isupper())
+            or (starts_capital and before and before.group(1)[:1].isupper() and before.group(1) != "I")
+        )
+
+    return all(runs_on(match) for match in found)
 
 
 def content_words_by_frequency(text: str, language: str | None) -> list[str]:
