@@ -12,8 +12,8 @@ import pytest
 from vidpipe_summarizer.keywords import (
     MAX_KEYWORDS,
     MIN_KEYWORDS,
-    function_words,
     cuts_a_name,
+    function_words,
     grounded_keywords,
     rank_keywords,
     topic_phrase,
