@@ -81,6 +81,33 @@ def test_transcript_longer_than_the_context_is_chunked_into_chapters(smollm2_eng
         assert completion.prompt_tokens + completion.completion_tokens <= 2048
 
 
+def test_transcript_that_fits_gets_summary_and_chapters_from_one_call(
+    llama_server_binary: Path, ami_json: AmiJson
+) -> None:
+    from vidpipe_summarizer.build import SMOLLM2_135M
+    from vidpipe_summarizer.engine import load_engine
+    from vidpipe_summarizer.settings import SummarizerSettings
+
+    # Given five AMI minutes (chapters wanted) and a context that holds them whole
+    transcript = decode_transcript(ami_json(5))
+    settings = SummarizerSettings(
+        local_model=SMOLLM2_135M.name, llama_server_binary=llama_server_binary, local_context_tokens=4096
+    )
+    with load_engine(settings) as engine:
+        summary = engine.summarize(transcript)
+        completions = engine.completions
+
+    # Then the grammar held the answer to one title per part, from a single valid completion
+    assert summary.chunk_count == 1
+    assert len(completions) == 1
+    assert_valid_summary(summary, transcript)
+    assert len(summary.chapters) == 2
+    assert summary.chapters[0].start == transcript.segments[0].start
+    # (300 s in two parts: the second starts at the first turn from 150 s on)
+    assert 150.0 <= summary.chapters[1].start < 200.0
+    assert all(3 <= len(chapter.title) <= 80 for chapter in summary.chapters)
+
+
 def test_server_is_restarted_if_it_dies_between_jobs(smollm2_engine: Any) -> None:
     # The worker may hold one server per thread count (the thread policy): kill every one of them.
     servers = [server for server in smollm2_engine.backend.servers if server.is_running()]

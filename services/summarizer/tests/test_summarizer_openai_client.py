@@ -387,10 +387,45 @@ def long_transcript(minutes: int, *, sentences_per_turn: int = 1) -> Transcript:
     return Transcript(language="en", segments=segments)
 
 
+def test_long_transcript_that_fits_gets_its_chapters_in_the_same_call(fake_server: FakeOpenAIServer) -> None:
+    # Given a 12-minute transcript that fits the context, and chapters wanted from 5 minutes on
+    titles = ["Budget review", "Campaign costs", "Last quarter", "Decision"]
+    fake_server.script = [ok({**VALID_SUMMARY, "chapters": titles})]
+    engine = make_engine(make_backend(fake_server), chapter_target_s=180.0)
+
+    summary = engine.summarize(long_transcript(12))
+
+    # Then one call wrote the summary and a title for each 3-minute part, in order
+    assert len(fake_server.requests) == 1
+    request = fake_server.requests[0]
+    schema = request["response_format"]["json_schema"]
+    assert schema["name"] == "LlmSummaryWithChapters"
+    assert schema["schema"]["properties"]["chapters"]["minItems"] == 4
+    assert schema["schema"]["properties"]["chapters"]["maxItems"] == 4
+    user = request["messages"][1]["content"]
+    assert "[Part 1 from 00:00]" in user and "[Part 4 from 09:00]" in user
+    assert [(c.start, c.title) for c in summary.chapters] == list(zip([0.0, 180.0, 360.0, 540.0], titles, strict=True))
+    assert summary.chunk_count == 1
+    assert summary.summary == VALID_SUMMARY["summary"]
+
+
+def test_a_wrong_number_of_chapter_titles_is_asked_again(fake_server: FakeOpenAIServer) -> None:
+    # Given a server whose first answer (e.g. one ignoring the schema's item count) has three titles for four
+    fake_server.script = [
+        ok({**VALID_SUMMARY, "chapters": ["One", "Two", "Three"]}),
+        ok({**VALID_SUMMARY, "chapters": ["One", "Two", "Three", "Four"]}),
+    ]
+
+    summary = make_engine(make_backend(fake_server), chapter_target_s=180.0).summarize(long_transcript(12))
+
+    assert len(fake_server.requests) == 2
+    assert [c.title for c in summary.chapters] == ["One", "Two", "Three", "Four"]
+
+
 def test_long_transcript_is_map_reduced_into_chapters(fake_server: FakeOpenAIServer) -> None:
-    # Given a 12-minute transcript that would fit the context, and chapters wanted from 5 minutes on
+    # Given a 12-minute transcript too long for the context in one piece, and chapters wanted from 5 minutes on
     fake_server.default = ok(VALID_NOTES)
-    backend = make_backend(fake_server)
+    backend = make_backend(fake_server, context_tokens=2560)
     engine = make_engine(backend, chapter_target_s=180.0)
     progress: list[tuple[float, str]] = []
 

@@ -1,10 +1,12 @@
 """The summarizer engine: transcript in, validated Summary out, over any LlmBackend.
 
-Short transcripts go to the model in one pass. Transcripts that do not fit the context window, or that are
-long enough to deserve chapters, are summarised map-reduce: the transcript is cut at speaker turns into
-chunks (by the token budget and, for chapters, by time), each chunk gets notes (summary, title, keywords)
-whose titles become the chapters, and the notes are reduced to the final summary, in several rounds if
-there are too many notes for one context.
+Transcripts that fit the context window go to the model in one pass; one long enough to deserve chapters is
+shown cut by time into numbered parts, and the same answer carries a chapter title per part (a 10-minute
+meeting: one prompt read and ~100 tokens written, instead of a call per part plus a reduce call).
+Transcripts that do not fit are summarised map-reduce: the transcript is cut at speaker turns into chunks (by
+the token budget and, for chapters, by time), each chunk gets notes (summary, title, keywords) whose titles
+become the chapters, and the notes are reduced to the final summary, in several rounds if there are too many
+notes for one context.
 
 Every model output is decoded into a bounded msgspec Struct; output that fails is regenerated up to
 `max_attempts` times and then fails the job (PermanentError), so garbage is never returned.
@@ -29,6 +31,7 @@ from vidpipe_summarizer.llm import Completion, GenerationProgress, LlmBackend
 from vidpipe_summarizer.prompts import (
     SYSTEM_PROMPT,
     NoteLine,
+    chaptered_transcript_prompt,
     chat,
     chunk_prompt,
     notes_prompt,
@@ -40,8 +43,10 @@ from vidpipe_summarizer.schema import (
     Chapter,
     LlmChunkNotes,
     LlmSummary,
+    LlmSummaryWithChapters,
     Summary,
     bound_sentences,
+    chapters_schema,
     json_schema_for,
     summary_decoder,
     summary_encoder,
@@ -52,7 +57,7 @@ from vidpipe_summarizer.transcript import Transcript, TranscriptLine, speaker_tu
 if TYPE_CHECKING:
     from vidpipe_summarizer.settings import SummarizerSettings
 
-OutputT = TypeVar("OutputT", LlmSummary, LlmChunkNotes)
+OutputT = TypeVar("OutputT", LlmSummary, LlmChunkNotes, LlmSummaryWithChapters)
 
 # Tokens the chat template wraps around the messages (role headers, BOS/EOS): generous for Llama 3 / Qwen.
 _TEMPLATE_OVERHEAD_TOKENS = 64
@@ -113,45 +118,75 @@ class SummarizerEngine:
         wants_chapters = duration >= self.settings.chapter_min_duration_s
 
         single_prompt = whole_transcript_prompt(lines, duration=duration, language=language)
-        if not wants_chapters and self._fits(single_prompt, LlmSummary):
-            report(0.0, "summarising in one pass")
-            self._step = (0.0, 1.0, "summarising in one pass")
+        chapters: list[Chapter] = []
+        extra_keywords: list[str] = []
+        chunk_count = 1
+        if not wants_chapters and self._fits(single_prompt, self._max_tokens[LlmSummary]):
+            self._begin_step(0.0, 1.0, "summarising in one pass")
             result = self._generate(LlmSummary, single_prompt)
-            chapters: list[Chapter] = []
-            extra_keywords: list[str] = []
-            chunk_count = 1
         else:
             chunks = self._chunk(lines, duration=duration, language=language, by_time=wants_chapters)
-            total_steps = len(chunks) + 1
-            notes: list[NoteLine] = []
-            for index, chunk in enumerate(chunks, start=1):
-                report((index - 1) / total_steps, f"summarising part {index} of {len(chunks)}")
-                self._step = (
-                    (index - 1) / total_steps,
-                    index / total_steps,
-                    f"summarising part {index} of {len(chunks)}",
-                )
-                prompt = chunk_prompt(chunk, part=index, parts=len(chunks), duration=duration, language=language)
-                chunk_notes = self._generate(LlmChunkNotes, prompt)
-                notes.append(
-                    NoteLine(
-                        start=chunk[0].start,
-                        end=chunk[-1].end,
-                        title=chunk_notes.title.strip(),
-                        summary=_bounded_summary(chunk_notes.summary, CHUNK_SUMMARY_SENTENCES[1]),
-                        keywords=chunk_notes.keywords,
-                    )
-                )
-            chapters = [Chapter(start=note.start, title=note.title) for note in notes] if wants_chapters else []
-            report(len(chunks) / total_steps, "combining the parts")
-            self._step = (len(chunks) / total_steps, 1.0, "combining the parts")
-            result = self._reduce(notes, duration=duration, language=language)
-            extra_keywords = _by_frequency([keyword for note in notes for keyword in note.keywords])
-            chunk_count = len(chunks)
+            one_pass = (
+                self._chapters_in_one_pass(chunks, duration=duration, language=language)
+                if wants_chapters and len(chunks) > 1
+                else None
+            )
+            if one_pass is not None:
+                result, chapters = one_pass
+            else:
+                result, notes = self._map_reduce(chunks, duration=duration, language=language)
+                if wants_chapters:
+                    chapters = [Chapter(start=note.start, title=note.title) for note in notes]
+                extra_keywords = _by_frequency([keyword for note in notes for keyword in note.keywords])
+                chunk_count = len(chunks)
 
         summary = self._assemble(transcript, result, extra_keywords, chapters, chunk_count)
         report(1.0, "done")
         return summary
+
+    def _begin_step(self, low: float, high: float, detail: str) -> None:
+        if self._report is not None:
+            self._report(low, detail)
+        self._step = (low, high, detail)
+
+    def _chapters_in_one_pass(
+        self, parts: list[list[TranscriptLine]], *, duration: float, language: str | None
+    ) -> tuple[LlmSummary, list[Chapter]] | None:
+        """Summary and a chapter title per part from one call, or None when the marked-up transcript and the
+        answer do not fit the context together (then map-reduce)."""
+        prompt = chaptered_transcript_prompt(parts, duration=duration, language=language)
+        schema = chapters_schema(len(parts))
+        if not self._fits(prompt, worst_case_output_tokens(schema)):
+            return None
+        self._begin_step(0.0, 1.0, "summarising in one pass")
+        answer = self._generate(LlmSummaryWithChapters, prompt, schema=schema)
+        chapters = [
+            Chapter(start=part[0].start, title=" ".join(title.split()))
+            for part, title in zip(parts, answer.chapters, strict=True)
+        ]
+        return LlmSummary(summary=answer.summary, title=answer.title, keywords=answer.keywords), chapters
+
+    def _map_reduce(
+        self, chunks: list[list[TranscriptLine]], *, duration: float, language: str | None
+    ) -> tuple[LlmSummary, list[NoteLine]]:
+        total_steps = len(chunks) + 1
+        notes: list[NoteLine] = []
+        for index, chunk in enumerate(chunks, start=1):
+            detail = f"summarising part {index} of {len(chunks)}"
+            self._begin_step((index - 1) / total_steps, index / total_steps, detail)
+            prompt = chunk_prompt(chunk, part=index, parts=len(chunks), duration=duration, language=language)
+            chunk_notes = self._generate(LlmChunkNotes, prompt)
+            notes.append(
+                NoteLine(
+                    start=chunk[0].start,
+                    end=chunk[-1].end,
+                    title=chunk_notes.title.strip(),
+                    summary=_bounded_summary(chunk_notes.summary, CHUNK_SUMMARY_SENTENCES[1]),
+                    keywords=chunk_notes.keywords,
+                )
+            )
+        self._begin_step(len(chunks) / total_steps, 1.0, "combining the parts")
+        return self._reduce(notes, duration=duration, language=language), notes
 
     # ---- chunking --------------------------------------------------------------------------------------
 
@@ -160,8 +195,8 @@ class SummarizerEngine:
         fixed = self.backend.count_tokens(chat_text(empty_prompt)) + _TEMPLATE_OVERHEAD_TOKENS
         return int((self.backend.context_tokens - fixed - self._max_tokens[struct]) * _BUDGET_SAFETY)
 
-    def _fits(self, prompt: str, struct: type[msgspec.Struct]) -> bool:
-        needed = self.backend.count_tokens(chat_text(prompt)) + _TEMPLATE_OVERHEAD_TOKENS + self._max_tokens[struct]
+    def _fits(self, prompt: str, max_output_tokens: int) -> bool:
+        needed = self.backend.count_tokens(chat_text(prompt)) + _TEMPLATE_OVERHEAD_TOKENS + max_output_tokens
         return needed <= self.backend.context_tokens
 
     def _chunk(
@@ -222,7 +257,7 @@ class SummarizerEngine:
 
     def _reduce(self, notes: list[NoteLine], *, duration: float, language: str | None) -> LlmSummary:
         final_prompt = notes_prompt(notes, duration=duration, language=language, final=True)
-        while not self._fits(final_prompt, LlmSummary):
+        while not self._fits(final_prompt, self._max_tokens[LlmSummary]):
             if len(notes) <= 1:
                 raise PermanentError(
                     "llm_context_too_small",
@@ -268,16 +303,19 @@ class SummarizerEngine:
 
     # ---- one validated generation ----------------------------------------------------------------------
 
-    def _generate(self, struct: type[OutputT], user_prompt: str) -> OutputT:
+    def _generate(self, struct: type[OutputT], user_prompt: str, *, schema: dict[str, Any] | None = None) -> OutputT:
+        """`struct` from the model, under its schema (or the `schema` given for this call)."""
         messages = chat(user_prompt)
+        schema = schema or self._schemas[struct]
+        max_tokens = worst_case_output_tokens(schema) if schema is not self._schemas.get(struct) else None
         problem = ""
         for attempt in range(self.settings.max_attempts):
             started = time.monotonic()
             completion = self.backend.complete_json(
                 messages,
                 schema_name=struct.__name__,
-                schema=self._schemas[struct],
-                max_tokens=self._max_tokens[struct],
+                schema=schema,
+                max_tokens=max_tokens or self._max_tokens[struct],
                 # A greedy retry would repeat the same output; later attempts sample, seeded, so a rerun
                 # of the same job still makes the same choices.
                 temperature=0.0 if attempt == 0 else self.settings.retry_temperature,
@@ -301,6 +339,11 @@ class SummarizerEngine:
             if not output.summary.strip() or not output.title.strip():
                 problem = "has a blank summary or title"
                 continue
+            if isinstance(output, LlmSummaryWithChapters):
+                wanted = schema["properties"]["chapters"]["minItems"]
+                if len(output.chapters) != wanted:
+                    problem = f"has {len(output.chapters)} chapter titles for {wanted} parts"
+                    continue
             return output
         raise PermanentError(
             "llm_output_invalid",

@@ -30,8 +30,9 @@ SYSTEM_PROMPT = (
     '- "title": a short title of at most 8 words (for a part: its chapter title);\n'
     '- "keywords": topics, most important first: nouns or short noun phrases of 1 to 3 words copied from the '
     "text; no sentences or parts of sentences, no filler words (5 to 10 for a whole recording, 1 to 8 for a "
-    "part).\n"
-    "Write the summary, title and keywords in the language of the transcript."
+    "part);\n"
+    '- "chapters" (only when asked): a chapter title of at most 8 words for each numbered part, in order.\n'
+    "Write the summary, title, keywords and chapters in the language of the transcript."
 )
 
 
@@ -72,6 +73,23 @@ def whole_transcript_prompt(lines: Sequence[TranscriptLine], *, duration: float,
         f"The whole transcript of a recording ({format_timestamp(duration)} long; speakers: {_speakers(lines)}).\n"
         f"<transcript>\n{render_lines(lines)}\n</transcript>\n"
         f"Summarise the whole recording. {_tail(lines, language)}"
+    )
+
+
+def chaptered_transcript_prompt(
+    parts: Sequence[Sequence[TranscriptLine]], *, duration: float, language: str | None
+) -> str:
+    """The whole transcript in one call, marked into the parts that become chapters."""
+    lines = [line for part in parts for line in part]
+    body = "\n".join(
+        f"[Part {index} from {format_timestamp(part[0].start)}]\n{render_lines(part)}"
+        for index, part in enumerate(parts, start=1)
+    )
+    return (
+        f"The whole transcript of a recording ({format_timestamp(duration)} long; speakers: {_speakers(lines)}), "
+        f"in {len(parts)} parts.\n<transcript>\n{body}\n</transcript>\n"
+        f"Summarise the whole recording, and give each of the {len(parts)} parts a chapter title, in order. "
+        f"{_tail(lines, language)}"
     )
 
 

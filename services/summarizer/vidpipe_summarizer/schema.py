@@ -74,13 +74,36 @@ class LlmChunkNotes(msgspec.Struct, forbid_unknown_fields=True):
     keywords: ChunkKeywords
 
 
-LlmOutput = LlmSummary | LlmChunkNotes
+# At most this many chapters in one pass (the settings' max_chapters is 12 by default).
+MAX_ONE_PASS_CHAPTERS = 24
+ChapterTitles = Annotated[list[Title], msgspec.Meta(min_length=1, max_length=MAX_ONE_PASS_CHAPTERS)]
+
+
+class LlmSummaryWithChapters(msgspec.Struct, forbid_unknown_fields=True):
+    """A whole transcript that fits the context, in parts: the summary plus one chapter title per part (the
+    schema sent asks for exactly as many titles as there are parts)."""
+
+    summary: SummaryText
+    title: Title
+    keywords: Keywords
+    chapters: ChapterTitles
+
+
+LlmOutput = LlmSummary | LlmChunkNotes | LlmSummaryWithChapters
 
 
 _SENTENCE_BOUNDS: dict[str, tuple[int, int]] = {
     "LlmSummary": SUMMARY_SENTENCES,
     "LlmChunkNotes": CHUNK_SUMMARY_SENTENCES,
+    "LlmSummaryWithChapters": SUMMARY_SENTENCES,
 }
+
+
+def chapters_schema(parts: int) -> dict[str, Any]:
+    """LlmSummaryWithChapters' schema asking for exactly `parts` chapter titles."""
+    schema = json_schema_for(LlmSummaryWithChapters)
+    schema["properties"]["chapters"] = {**schema["properties"]["chapters"], "minItems": parts, "maxItems": parts}
+    return schema
 
 
 def json_schema_for(struct: type[msgspec.Struct]) -> dict[str, Any]:
