@@ -74,6 +74,9 @@ class VllmRequestServer:
                 if server.bad_outputs:
                     server.bad_outputs -= 1
                     content = "Sure! Here is the summary you asked for."
+                elif name == "LlmSummaryWithChapters":
+                    count = body["response_format"]["json_schema"]["schema"]["properties"]["chapters"]["maxItems"]
+                    content = json.dumps({**SUMMARY, "chapters": [f"Part {n}" for n in range(1, count + 1)]})
                 else:
                     content = json.dumps(SUMMARY if name == "LlmSummary" else NOTES)
                 self.reply(200, {
@@ -163,8 +166,15 @@ def test_one_pass_summary(vllm: VllmRequestServer) -> None:
     assert check_vllm_reading(vllm) == {"LlmSummary"} and len(vllm.bodies) == 1
 
 
-def test_map_reduce_with_chapters(vllm: VllmRequestServer) -> None:
+def test_one_pass_with_chapters(vllm: VllmRequestServer) -> None:
+    # The chapter count is fixed by minItems/maxItems on the array: vLLM must read that schema as sent
     summary = engine(vllm, chapter_target_s=180.0).summarize(transcript(12))
+    assert summary.chunk_count == 1 and [c.title for c in summary.chapters] == ["Part 1", "Part 2", "Part 3", "Part 4"]
+    assert check_vllm_reading(vllm) == {"LlmSummaryWithChapters"} and len(vllm.bodies) == 1
+
+
+def test_map_reduce_with_chapters(vllm: VllmRequestServer) -> None:
+    summary = engine(vllm, context_tokens=2560, chapter_target_s=180.0).summarize(transcript(12))
     assert summary.chunk_count >= 2 and len(summary.chapters) == summary.chunk_count
     assert check_vllm_reading(vllm) == {"LlmChunkNotes", "LlmSummary"}
 
