@@ -467,15 +467,19 @@ class LocalLlamaBackend:
                 return
             except StageError as exc:  # a stale or torn file: read the prompt instead
                 log.warning("llama-server prompt restore failed", file=state.name, error=str(exc))
-        client.post(
-            "chat/completions",
-            {
-                "messages": [{"role": "system", "content": prompt}],
-                "max_tokens": 1,
-                "temperature": 0.0,
-                "cache_prompt": True,
-            },
-        )
+        try:
+            client.post(
+                "chat/completions",
+                {
+                    "messages": [{"role": "system", "content": prompt}],
+                    "max_tokens": 1,
+                    "temperature": 0.0,
+                    "cache_prompt": True,
+                },
+            )
+        except StageError as exc:  # the job's own request will meet the same trouble, and say so
+            log.warning("llama-server not warmed", threads=server.threads, error=str(exc))
+            return
         log.info("llama-server warmed", threads=server.threads, wall_s=_since(started))
         if state is not None:
             _save_prompt_state(client, server, state)
