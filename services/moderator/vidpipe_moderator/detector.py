@@ -128,7 +128,7 @@ class OnnxNudeDetector:
 
 def load_detector(settings: ModeratorSettings) -> OnnxNudeDetector:
     """Create the ONNX session once per worker process (0.5 s on CPU), before the first message."""
-    import onnxruntime  # type: ignore[import-untyped]
+    import onnxruntime
     import structlog
 
     model_path = settings.model_path or shipped_model_path()

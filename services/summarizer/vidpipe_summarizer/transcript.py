@@ -17,18 +17,13 @@ _WORD_RE = re.compile(r"\w+", re.UNICODE)
 
 
 class TranscriptFile(msgspec.Struct, frozen=True, kw_only=True):
-    """What the summarizer reads from a transcript document: the fields every producer writes the same way.
-
-    `vidpipe transcribe` prints speakers as plain labels while the stored transcript keeps them as objects
-    with voices; neither is needed for a summary, so both shapes (and anything else beside) are accepted.
-    """
+    """What the summarizer reads from a transcript document: the segments, their language and length, and the
+    names users gave. `vidpipe transcribe` prints speakers as plain labels while the stored transcript keeps
+    them as objects with voices; a summary needs neither, so both shapes (and any other field) are accepted."""
 
     segments: list[TranscriptSegment]
     language: str = "und"
-    language_probability: float = 0.0
     duration: float = 0.0
-    engine: str = ""
-    model: str = ""
     speaker_names: dict[str, str] = {}
 
 
@@ -41,15 +36,7 @@ def decode_transcript(data: bytes) -> Transcript:
         document = _transcript_decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise PermanentError("invalid_transcript", f"Transcript JSON is not valid: {exc}") from exc
-    transcript = Transcript(
-        segments=document.segments,
-        language=document.language,
-        language_probability=document.language_probability,
-        duration=document.duration,
-        engine=document.engine,
-        model=document.model,
-        speaker_names=document.speaker_names,
-    )
+    transcript = Transcript(**msgspec.structs.asdict(document))
     if not any(segment.text.strip() for segment in transcript.segments):
         raise PermanentError("empty_transcript", "The transcript has no spoken text to summarise.")
     return transcript
