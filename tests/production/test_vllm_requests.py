@@ -187,7 +187,7 @@ def test_chunks_without_chapters_when_the_context_is_small(vllm: VllmRequestServ
 
 def test_intermediate_reduce_rounds(vllm: VllmRequestServer) -> None:
     # A long recording in a small context: more notes than one reduce prompt holds, so notes are merged first.
-    summary = engine(vllm, context_tokens=1700, chapter_target_s=60.0).summarize(transcript(60))
+    summary = engine(vllm, context_tokens=2048, chapter_target_s=60.0).summarize(transcript(60))
     notes_requests = [b for b in vllm.bodies if b["response_format"]["json_schema"]["name"] == "LlmChunkNotes"]
     assert len(notes_requests) > summary.chunk_count  # map requests plus at least one merge
     assert check_vllm_reading(vllm) == {"LlmChunkNotes", "LlmSummary"}
