@@ -184,6 +184,21 @@ def test_jfk_gets_five_topic_keywords_even_when_the_model_gives_fragments() -> N
         assert not function_words("en") & {keyword.split()[0].casefold(), keyword.split()[-1].casefold()}
 
 
+def test_jfk_gets_five_keywords_when_the_model_gives_a_part_of_its_only_phrase() -> None:
+    # Given what the 1.5B answered for the demo clip: "American" (the transcript says "Americans") and
+    # "country", so yake's distinct topics add nothing new
+    transcript = Transcript(language="en", segments=[TranscriptSegment(start=0.0, end=11.0, text=JFK_TEXT)])
+
+    keywords, from_model = rank_keywords(
+        ["American", "country"], [], text=JFK_TEXT, language="en", vocabulary=vocabulary(transcript)
+    )
+
+    # Then overlapping phrases and words fill the list to five
+    assert keywords[:2] == ["American", "country"] and from_model == 2
+    assert len(keywords) == MIN_KEYWORDS
+    assert "fellow Americans" in keywords
+
+
 def test_model_keywords_lead_and_yake_fills_with_distinct_topics() -> None:
     text = (
         "So simplification of symbols you could think of. Maybe have an L_C_D_ display or something like that, "

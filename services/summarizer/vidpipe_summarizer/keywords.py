@@ -264,22 +264,15 @@ def rank_keywords(
     """The final keyword list (see the module rules) and how many of its first entries are the model's."""
     keywords = grounded_keywords([*model_keywords, *chunk_keywords], vocabulary, language=language)
     from_model = len(keywords)
-    if len(keywords) < MIN_KEYWORDS and use_yake:
-        keywords += grounded_keywords(
-            yake_keywords(text, language, vocabulary),
-            vocabulary,
-            language=language,
-            already=keywords,
-            distinct=True,
-        )
-    if len(keywords) < MIN_KEYWORDS and use_yake:
-        # Last resort for short transcripts: single content words, including parts of phrases already
-        # chosen ("Americans" beside "fellow Americans").
-        keywords += grounded_keywords(
-            content_words_by_frequency(text, language),
-            vocabulary,
-            language=language,
-            limit=MIN_KEYWORDS,
-            already=keywords,
-        )
+    if len(keywords) >= MIN_KEYWORDS or not use_yake:
+        return keywords, from_model
+    phrases = yake_keywords(text, language, vocabulary)
+    keywords += grounded_keywords(phrases, vocabulary, language=language, already=keywords, distinct=True)
+    # Last resort for short transcripts: phrases and single content words that overlap ones already chosen
+    # ("fellow Americans" beside the model's "American", "Americans" beside "fellow Americans").
+    for candidates in (phrases, content_words_by_frequency(text, language)):
+        if len(keywords) < MIN_KEYWORDS:
+            keywords += grounded_keywords(
+                candidates, vocabulary, language=language, limit=MIN_KEYWORDS, already=keywords
+            )
     return keywords, from_model
