@@ -47,12 +47,12 @@ def scenarios(campaign: Campaign, freeze_s: float) -> dict[str, tuple[str, Calla
         campaign.stack.restart_postgres()  # type: ignore[union-attr]
 
     def dup_poison(tasks: Tasks) -> None:
-        campaign.wait_for_stage(tasks, "moderate")
+        campaign.wait_for_stage(tasks, "moderate", or_later=True)
         campaign.duplicate_and_poison()
 
     def freeze(child: str) -> Callable[[Tasks], None]:
         def inject(tasks: Tasks) -> None:
-            campaign.wait_for_stage(tasks, "moderate")
+            campaign.wait_for_stage(tasks, "moderate", or_later=True)
             campaign.freeze(child, freeze_s)
 
         return inject
