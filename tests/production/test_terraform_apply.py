@@ -321,5 +321,20 @@ def test_a_sweeper_service_runs_vidpipe_sweep_with_a_role_that_may_resend_every_
     assert not any(a.startswith("s3:") for s in document["Statement"] for a in _as_list(s["Action"]))
 
 
+def test_every_worker_role_may_resolve_queues_use_the_data_key_and_read_the_database_secret(
+    applied: Applied, moto: Moto
+) -> None:
+    iam = client(moto, "iam")
+    for service in ("moderator", "transcriber", "summarizer"):
+        document = iam.get_role_policy(
+            RoleName=f"vidpipe-test-{service}-instance", PolicyName=f"{service}-least-privilege"
+        )["PolicyDocument"]
+        if isinstance(document, str):
+            document = json.loads(document)
+        actions = {a for s in document["Statement"] for a in _as_list(s["Action"])}
+        assert {"sqs:GetQueueUrl", "kms:Decrypt", "kms:GenerateDataKey", "secretsmanager:GetSecretValue"} <= actions
+        assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= actions, service
+
+
 def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else value

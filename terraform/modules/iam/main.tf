@@ -39,7 +39,8 @@ data "aws_iam_policy_document" "ec2_assume" {
 }
 
 data "aws_iam_policy_document" "worker" {
-  for_each = local.service_of
+  for_each                = local.service_of
+  source_policy_documents = [data.aws_iam_policy_document.app_common.json]
 
   statement {
     sid       = "ConsumeOwnQueue"
@@ -58,11 +59,6 @@ data "aws_iam_policy_document" "worker" {
       actions   = ["sqs:SendMessage"]
       resources = [var.queue_arns[statement.value]]
     }
-  }
-  statement {
-    sid       = "ResolveQueueUrls"
-    actions   = ["sqs:GetQueueUrl"]
-    resources = local.all_queue_arn
   }
   dynamic "statement" {
     for_each = length(local.reads[each.key]) == 0 ? [] : [1]
@@ -93,16 +89,6 @@ data "aws_iam_policy_document" "worker" {
       actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
       resources = [for p in local.writes[each.key] : "${var.bucket_arn}/${p}*"]
     }
-  }
-  statement {
-    sid       = "UseDataKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-  }
-  statement {
-    sid       = "ReadDatabaseCredentials"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [var.db_secret_arn]
   }
   statement {
     sid       = "ProtectWhileBusyAndFinishTermination"
@@ -171,8 +157,9 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
   }
 }
 
-# What every ECS-run process needs: queue URLs by name, the data key, the database credentials.
-data "aws_iam_policy_document" "ecs_app_common" {
+# What every vidpipe process needs (the workers on their instances, the gateway and the sweeper on ECS):
+# queue URLs by name, the data key, the database credentials.
+data "aws_iam_policy_document" "app_common" {
   statement {
     sid       = "ResolveQueueUrls"
     actions   = ["sqs:GetQueueUrl"]
@@ -191,7 +178,7 @@ data "aws_iam_policy_document" "ecs_app_common" {
 }
 
 data "aws_iam_policy_document" "gateway" {
-  source_policy_documents = [data.aws_iam_policy_document.ecs_app_common.json]
+  source_policy_documents = [data.aws_iam_policy_document.app_common.json]
   statement {
     sid       = "StartAndRerunJobs"
     actions   = ["sqs:SendMessage"]
@@ -276,7 +263,7 @@ resource "aws_iam_role_policy" "gateway_execution" {
 # It skips a stage whose queue still holds messages, hence GetQueueAttributes.
 
 data "aws_iam_policy_document" "sweeper" {
-  source_policy_documents = [data.aws_iam_policy_document.ecs_app_common.json]
+  source_policy_documents = [data.aws_iam_policy_document.app_common.json]
   statement {
     sid       = "ResendStageMessages"
     actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]
