@@ -16,6 +16,18 @@ import pytest
 from .browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, MiB, need
 
 
+@pytest.fixture
+def chromium() -> Path:
+    """The system Chromium for tests that drive their own (async) Playwright browser."""
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        need("the `playwright` Python package is not installed")
+    if not CHROMIUM.exists():
+        need(f"{CHROMIUM} is missing: apt-get install -y $(cat requirements/web-system-packages.txt)")
+    return CHROMIUM
+
+
 @pytest.fixture(scope="session")
 def playwright_api() -> Any:
     try:

@@ -8,7 +8,6 @@ Screenshots go to test-artifacts/web/.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -25,27 +24,7 @@ from ..gateway.test_annotations import png
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "web"
-CHROMIUM = Path("/usr/bin/chromium")
-
 pytestmark = [pytest.mark.integration]
-
-
-def _need(reason: str) -> None:
-    # On a developer machine a missing browser skips; in CI it is a broken setup and must fail loudly.
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this is an error, not a skip)")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def chromium() -> Path:
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        _need("the `playwright` Python package is not installed")
-    if not CHROMIUM.exists():
-        _need(f"{CHROMIUM} is missing: apt-get install -y $(cat requirements/web-system-packages.txt)")
-    return CHROMIUM
 
 
 def six_second_video(path: Path) -> Path:
