@@ -306,8 +306,10 @@ class SummarizerEngine:
     def _generate(self, struct: type[OutputT], user_prompt: str, *, schema: dict[str, Any] | None = None) -> OutputT:
         """`struct` from the model, under its schema (or the `schema` given for this call)."""
         messages = chat(user_prompt)
-        schema = schema or self._schemas[struct]
-        max_tokens = worst_case_output_tokens(schema) if schema is not self._schemas.get(struct) else None
+        if schema is None:
+            schema, max_tokens = self._schemas[struct], self._max_tokens[struct]
+        else:
+            max_tokens = worst_case_output_tokens(schema)
         problem = ""
         for attempt in range(self.settings.max_attempts):
             started = time.monotonic()
@@ -315,7 +317,7 @@ class SummarizerEngine:
                 messages,
                 schema_name=struct.__name__,
                 schema=schema,
-                max_tokens=max_tokens or self._max_tokens[struct],
+                max_tokens=max_tokens,
                 # A greedy retry would repeat the same output; later attempts sample, seeded, so a rerun
                 # of the same job still makes the same choices.
                 temperature=0.0 if attempt == 0 else self.settings.retry_temperature,

@@ -138,16 +138,18 @@ class LlamaServerProcess:
         ]  # fmt: skip
 
     def _slot_args(self) -> list[str]:
+        return [] if self.prompt_state_dir is None else ["--slot-save-path", str(self.prompt_state_dir)]
+
+    def _prepare_prompt_state_dir(self) -> None:
+        """llama-server refuses to start with a `--slot-save-path` that is not a directory."""
         if self.prompt_state_dir is None:
-            return []
+            return
         try:
             self.prompt_state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             # A read-only cache costs each start its system prompt, nothing else.
             log.warning("prompt state directory unusable", path=str(self.prompt_state_dir), error=str(exc))
             self.prompt_state_dir = None
-            return []
-        return ["--slot-save-path", str(self.prompt_state_dir)]
 
     def _draft_args(self) -> list[str]:
         if self.draft_model_path is None:
@@ -172,6 +174,7 @@ class LlamaServerProcess:
             raise LlamaServerError(
                 f"model {self.model_path} not found; run `python -m vidpipe_summarizer.build weights`"
             )
+        self._prepare_prompt_state_dir()
         # Two tries: the free port may be taken between probing it and the server binding it.
         for attempt in range(2):
             try:
