@@ -233,11 +233,23 @@ async def _take_back(conn: AsyncConnection[Any], profile_id: uuid.UUID, model: s
     params: dict[str, Any] = {"profile_id": profile_id, "model": model}
     if rest is None:
         await conn.execute(queries.voice_delete_embedding, params)
+        await conn.execute(queries.voice_clear_empty_profile_auto_labels, {"profile_id": profile_id})
         await conn.execute(queries.voice_delete_empty_profile, {"profile_id": profile_id})
     else:
         await conn.execute(
             queries.voice_upsert_embedding, {**params, "embedding": rest, "samples": held["samples"] - 1}
         )
+
+
+async def forget_media_voices(conn: AsyncConnection[Any], media_id: uuid.UUID) -> int:
+    """Before a media is deleted (in the same transaction): take the voices its named speakers gave the
+    owner's profiles back out, as if each name had been cleared. A voice is biometric data taken from that
+    recording, so it goes with it; a profile learnt only there goes too, with the labels it gave elsewhere.
+    Returns how many voices were taken back."""
+    rows = await (await conn.execute(queries.voice_user_named_speakers_of_media, {"media_id": media_id})).fetchall()
+    for row in rows:
+        await _take_back(conn, row["voice_profile_id"], row["embedding_model"], row["embedding"])
+    return len(rows)
 
 
 async def undo_voice_label(

@@ -279,3 +279,29 @@ async def test_one_profile_per_speaker_and_voices_of_other_models_are_never_comp
     named = await name(client, silent, {"SPEAKER_00": "Zoe"})
     assert named["speakers"][0]["name"] == "Zoe"
     assert [p["name"] for p in await voices(client)] == ["Alice"]
+
+
+async def test_deleting_a_video_takes_back_the_voices_learnt_from_it(
+    client: AsyncTestClient[Any], pool: AsyncConnectionPool[Any]
+) -> None:
+    # Given Alice is named in two videos (two samples) and Carol only in the first, which later labelled Carol
+    first = await video_with_voices(client, pool, "alice", [ALICE, CAROL])
+    await name(client, first, {"SPEAKER_00": "Alice", "SPEAKER_01": "Carol"})
+    second = await video_with_voices(client, pool, "alice", [same_voice(ALICE, 20)])
+    await name(client, second, {"SPEAKER_00": "Alice"})
+    heard_carol = await video_with_voices(client, pool, "alice", [same_voice(CAROL, 21)])
+    assert (await speakers(client, heard_carol))["SPEAKER_00"]["name"] == "Carol"
+    assert {(p["name"], p["samples"]) for p in await voices(client)} == {("Alice", 2), ("Carol", 1)}
+
+    # When she deletes the first video
+    assert (await client.delete(f"/api/media/{first}", headers=auth("alice"))).status_code == 204
+
+    # Then its voices left her profiles: Alice keeps the other video's sample, Carol (learnt only there) is
+    # gone, and so is the name Carol's voice gave another video
+    assert [(p["name"], p["samples"]) for p in await voices(client)] == [("Alice", 1)]
+    assert (await speakers(client, heard_carol))["SPEAKER_00"] == {"label": "SPEAKER_00", "name": None}
+    assert (await speakers(client, second))["SPEAKER_00"]["name"] == "Alice"  # a typed name stays
+    # And later videos are matched against what is left
+    later = await video_with_voices(client, pool, "alice", [same_voice(CAROL, 22), same_voice(ALICE, 23)])
+    found = await speakers(client, later)
+    assert (found["SPEAKER_00"]["name"], found["SPEAKER_01"]["name"]) == (None, "Alice")

@@ -124,7 +124,11 @@ class MediaController(Controller):
     ) -> StartProcessingResponse:
         return await media.resummarize(request.user, media_id, trace_id_from(request.headers.get("x-trace-id")))
 
-    @delete("/{media_id:uuid}", status_code=204, summary="Delete a media: its objects and every row about it")
+    @delete(
+        "/{media_id:uuid}",
+        status_code=204,
+        summary="Delete a media: its objects, every row about it, and the voices your profiles learnt from it",
+    )
     async def delete_media(
         self, request: AuthedRequest, media: NamedDependency[MediaService], media_id: MediaId
     ) -> None:

@@ -26,7 +26,7 @@ from vidpipe.messages import JobOptions, ModerateRequest, StageMessage, Summariz
 from vidpipe.queues import QueueUrls, send_stage_message
 from vidpipe.settings import Settings
 from vidpipe.storage import CompletedPart, ObjectInfo, Storage
-from vidpipe.voices import learn_voice
+from vidpipe.voices import forget_media_voices, learn_voice
 from vidpipe_gateway.auth import CurrentUser
 from vidpipe_gateway.errors import ApiError, not_found
 from vidpipe_gateway.inputs import require_safe, safe_filename, strip_unsafe
@@ -581,8 +581,9 @@ class MediaService:
         await self._b.storage.delete_prefix(upload_prefix)
         await self._b.storage.delete_prefix(f"media/{media_id}/")
         async with self._b.pool.connection() as conn, conn.transaction():
+            voices = await forget_media_voices(conn, media_id)
             await conn.execute(queries.delete_media, {"media_id": media_id})
-        log.info("media_deleted", media_id=str(media_id))
+        log.info("media_deleted", media_id=str(media_id), voices_taken_back=voices)
 
 
 class PeopleService:

@@ -788,10 +788,26 @@ SET embedding = EXCLUDED.embedding, samples = EXCLUDED.samples, updated_at = now
 -- name: voice_delete_embedding
 DELETE FROM voice_embeddings WHERE profile_id = %(profile_id)s AND model = %(model)s
 
+-- name: voice_clear_empty_profile_auto_labels
+-- Before an empty profile goes: the speakers it named automatically get their machine labels back (the
+-- foreign key would only unlink them and leave the name).
+UPDATE transcript_speakers SET display_name = NULL, name_source = NULL, voice_confidence = NULL
+WHERE voice_profile_id = %(profile_id)s AND name_source = 'voice'
+  AND NOT EXISTS (SELECT 1 FROM voice_embeddings e WHERE e.profile_id = %(profile_id)s)
+
 -- name: voice_delete_empty_profile
 -- A profile whose last sample was taken back holds no voice any more.
 DELETE FROM voice_profiles p
 WHERE p.id = %(profile_id)s AND NOT EXISTS (SELECT 1 FROM voice_embeddings e WHERE e.profile_id = p.id)
+
+-- name: voice_user_named_speakers_of_media
+-- The voices a media's speakers gave their owner's profiles: taken back out before the media is deleted.
+SELECT s.voice_profile_id, s.embedding, s.embedding_model
+FROM transcript_speakers s
+JOIN transcripts t ON t.id = s.transcript_id
+WHERE t.media_id = %(media_id)s AND s.name_source = 'user' AND s.voice_profile_id IS NOT NULL
+  AND s.embedding IS NOT NULL AND s.embedding_model IS NOT NULL
+FOR UPDATE OF s
 
 -- name: voice_list_profiles
 SELECT p.id, p.name, p.created_at, p.updated_at,

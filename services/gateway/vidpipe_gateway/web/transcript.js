@@ -500,7 +500,7 @@ async function changeVisibility() {
 }
 
 async function deleteMedia() {
-  if (!confirm(`Delete “${page.media.filename}” with its transcript and summary? This cannot be undone.`)) return;
+  if (!confirm(`Delete “${page.media.filename}” with its transcript, its summary and the voices you named in it? This cannot be undone.`)) return;
   try {
     await api(`/api/media/${mediaId}`, { method: "DELETE" });
     location.assign("/videos");
