@@ -210,6 +210,12 @@ class WebhookSettings(BaseSettings):
         7200.0, ge=0, description="Longest wait between two attempts (defaults: 10 attempts over about 4 h)."
     )
     poll_interval_s: float = Field(2.0, gt=0, description="How often the dispatcher looks for due deliveries.")
+    retention_days: int = Field(
+        30,
+        ge=1,
+        description="Days a finished (succeeded or failed) delivery and its attempts stay in the delivery log; "
+        "the dispatcher deletes older ones every hour. Pending deliveries are never pruned.",
+    )
     batch_size: int = Field(16, ge=1, le=200, description="Deliveries one dispatcher claims and posts at once.")
 
 

@@ -434,7 +434,49 @@ async def test_the_secret_and_the_urls_path_never_reach_the_logs(
     assert "/hooks/vidpipe" not in text and "source=test" not in text  # a receiver's token may live there
 
 
-def test_migration_0009_rolls_back_and_applies_again(database_url: str) -> None:
+async def test_finished_deliveries_past_the_retention_are_pruned_pending_ones_never(
+    settings: Settings, pool: AsyncConnectionPool[Any], receiver: Receiver
+) -> None:
+    async with gateway(hook_settings(settings)) as client:
+        endpoint = (await create(client, "alice", receiver.url)).json()["id"]
+        for _ in range(4):
+            assert (await client.post(f"/api/webhooks/{endpoint}/test", headers=auth("alice"))).status_code == 202
+        async with dispatcher(pool, hook_settings(settings)) as d:
+            assert await d.run_once() == 4
+        ids = [d["id"] for d in await deliveries(client, "alice", endpoint)]
+        # Given deliveries finished 40 and 20 days ago, one finished just now and one still pending since 40 days
+        async with pool.connection() as conn, conn.transaction():
+            ages = {ids[0]: "40 days", ids[1]: "20 days", ids[2]: "0 days"}
+            for delivery_id, age in ages.items():
+                await conn.execute(
+                    "UPDATE webhook_deliveries SET finished_at = now() - %s::interval WHERE id = %s",
+                    (age, uuid.UUID(delivery_id)),
+                )
+            await conn.execute(
+                "UPDATE webhook_deliveries SET state = 'pending', finished_at = NULL, "
+                "created_at = now() - interval '40 days', next_attempt_at = now() + interval '1 hour' WHERE id = %s",
+                (uuid.UUID(ids[3]),),
+            )
+
+        # When a dispatcher keeping 30 days prunes
+        async with dispatcher(pool, hook_settings(settings, retention_days=30)) as d:
+            assert await d.prune() == 1
+            assert await d.prune() == 0  # nothing left past the retention
+
+        # Then only the 40-day-old finished delivery went, with its attempts; the pending one waits on
+        left = {d["id"]: d for d in await deliveries(client, "alice", endpoint)}
+        assert set(left) == set(ids[1:])
+        assert left[ids[3]]["state"] == "pending"
+        async with pool.connection() as conn:
+            orphans = await (
+                await conn.execute(
+                    "SELECT count(*) AS n FROM webhook_attempts WHERE delivery_id = %s", (uuid.UUID(ids[0]),)
+                )
+            ).fetchone()
+        assert orphans is not None and orphans["n"] == 0
+
+
+def test_migrations_0009_and_0010_roll_back_and_apply_again(database_url: str) -> None:
     from importlib import resources
 
     import psycopg
@@ -445,12 +487,12 @@ def test_migration_0009_rolls_back_and_applies_again(database_url: str) -> None:
     backend = get_backend(_yoyo_url(database_url))
     migrations = read_migrations(str(resources.files("vidpipe.db").joinpath("migrations")))
     with backend.lock():
-        backend.rollback_migrations(migrations.filter(lambda m: m.id == "0009_webhooks"))
+        backend.rollback_migrations(migrations.filter(lambda m: m.id in {"0009_webhooks", "0010_webhook_retention"}))
     with psycopg.connect(database_url) as conn:
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'webhook%'")}
         triggers = conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 'tasks_webhook_outbox'").fetchone()
     assert tables == set() and triggers == (0,)
-    assert apply_migrations(database_url) == ["0009_webhooks"]
+    assert apply_migrations(database_url) == ["0009_webhooks", "0010_webhook_retention"]
 
 
 @pytest.mark.parametrize(

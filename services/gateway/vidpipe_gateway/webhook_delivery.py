@@ -43,6 +43,9 @@ USER_AGENT = "vidpipe-webhooks/1"
 # A claimed delivery is not claimed again for this long beyond the delivery timeout (its lease).
 LEASE_MARGIN_S = 30.0
 MAX_ERROR_CHARS = 300
+# Retention runs this often, deleting at most a batch of rows per statement.
+PRUNE_INTERVAL_S = 3600.0
+PRUNE_BATCH = 1000
 RESOLVE_TIMEOUT_S = 3.0
 
 
@@ -169,8 +172,12 @@ class WebhookDispatcher:
     async def run(self) -> None:
         """Until cancelled: deliver what is due, sleep when nothing is."""
         log.info("webhook_dispatcher_started", poll_interval_s=self._settings.poll_interval_s)
+        next_prune = time.monotonic()
         while True:
             try:
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + PRUNE_INTERVAL_S
+                    await self.prune()
                 handled = await self.run_once()
             except Exception as error:  # Postgres restarting, say: the rows wait, try again next tick
                 log.warning("webhook_dispatch_failed", error=repr(error))
@@ -187,6 +194,20 @@ class WebhookDispatcher:
             ).fetchall()
         await asyncio.gather(*(self._deliver(row) for row in rows))
         return len(rows)
+
+    async def prune(self) -> int:
+        """Delete finished deliveries older than the retention (with their attempts); returns how many."""
+        params = {"retention_days": self._settings.retention_days, "limit": PRUNE_BATCH}
+        pruned = 0
+        while True:
+            async with self._pool.connection() as conn, conn.transaction():
+                deleted: int = (await conn.execute(queries.webhook_prune_finished, params)).rowcount
+            pruned += deleted
+            if deleted < PRUNE_BATCH:
+                break
+        if pruned:
+            log.info("webhook_deliveries_pruned", deliveries=pruned, retention_days=self._settings.retention_days)
+        return pruned
 
     async def _post(self, url: str, headers: dict[str, str], body: bytes) -> int:
         target = httpx.URL(url)

@@ -615,6 +615,16 @@ WHERE d.id = %(delivery_id)s AND d.endpoint_id = %(endpoint_id)s AND e.id = d.en
   AND e.owner_id = %(owner_id)s AND d.state <> 'pending'
 RETURNING d.id
 
+-- name: webhook_prune_finished
+-- Retention: finished deliveries (and, by cascade, their attempts) older than the retention, a bounded
+-- batch at a time so that one prune never holds many row locks.
+DELETE FROM webhook_deliveries
+WHERE id IN (
+    SELECT id FROM webhook_deliveries
+    WHERE state <> 'pending' AND finished_at < now() - make_interval(days => %(retention_days)s)
+    LIMIT %(limit)s
+)
+
 -- name: webhook_claim_due
 -- Claims due deliveries for one dispatcher: SKIP LOCKED lets several gateways claim side by side, and the
 -- lease (next_attempt_at pushed past the delivery timeout) hands a row whose dispatcher died mid-post to
