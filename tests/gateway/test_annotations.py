@@ -7,11 +7,13 @@ import zlib
 from typing import Any
 
 import httpx
+import pytest
 from litestar.testing import AsyncTestClient
 from psycopg_pool import AsyncConnectionPool
 
 from vidpipe.settings import Settings
 from vidpipe.storage import open_storage
+from vidpipe_gateway import annotations
 
 from .conftest import auth, finish_with_transcript, put, uploaded_and_started
 
@@ -215,3 +217,36 @@ async def test_deleting_the_media_deletes_its_images(
     async with pool.connection() as conn:
         row = await (await conn.execute("SELECT count(*) AS n FROM annotations")).fetchone()
     assert row is not None and row["n"] == 0
+
+
+async def test_reservations_never_confirmed_are_discarded_once_their_url_is_long_expired(
+    client: AsyncTestClient[Any], pool: AsyncConnectionPool[Any], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(annotations, "MAX_ANNOTATIONS_PER_MEDIA", 2)  # the module global _check_room reads
+    media = await media_with_transcript(client, pool, "alice")
+    # Given a client that uploaded an image and died before confirming, and another reservation still in time
+    abandoned = await add_image(client, media, png())
+    waiting = await add_image(client, media, png())
+    body = {"time_s": 2, "content_type": "image/png", "size": len(png())}
+    full = await client.post(f"{media}/annotations/images", json=body, headers=auth("alice"))
+    assert (full.status_code, full.json()["code"]) == (409, "too_many_annotations")  # both hold the cap
+
+    # When the abandoned one's upload URL expired more than the grace period ago
+    too_old = settings.gateway.presign_expiry_s + annotations.STALE_RESERVATION_GRACE_S + 60
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE annotations SET created_at = now() - make_interval(secs => %s) WHERE id = %s",
+            (too_old, abandoned["annotation"]["id"]),
+        )
+
+    # Then the next reservation discards it with its upload, and fits
+    again = await client.post(f"{media}/annotations/images", json=body, headers=auth("alice"))
+    assert again.status_code == 201, again.text
+    upload_key = abandoned["url"].split(f"/{settings.aws.bucket}/", 1)[1].split("?")[0]
+    async with open_storage(settings.aws) as storage:
+        assert await storage.head(upload_key) is None
+    confirm = await client.post(f"{media}/annotations/{abandoned['annotation']['id']}/confirm", headers=auth("alice"))
+    assert confirm.status_code == 404
+    # And the reservation still within its time is untouched and can be confirmed
+    kept = await client.post(f"{media}/annotations/{waiting['annotation']['id']}/confirm", headers=auth("alice"))
+    assert kept.status_code == 200, kept.text

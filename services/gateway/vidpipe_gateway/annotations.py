@@ -34,6 +34,8 @@ log = structlog.get_logger("vidpipe.gateway")
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_ANNOTATIONS_PER_MEDIA = 500
+# A reserved image not confirmed this long after its upload URL expired is discarded (see reserve_image).
+STALE_RESERVATION_GRACE_S = 3600
 MAX_NOTE_CHARS = 5000
 MAX_CAPTION_CHARS = 500
 # What a browser shows in <img> everywhere, with the bytes each format starts with (checked after upload:
@@ -252,6 +254,7 @@ class AnnotationService:
         annotation_id = uuid.uuid4()
         extension = IMAGE_TYPES[content_type][0]
         expiry = self._b.settings.gateway.presign_expiry_s
+        await self._discard_stale_reservations(user, media_id, older_than_s=expiry + STALE_RESERVATION_GRACE_S)
         async with self._b.pool.connection() as conn, conn.transaction():
             media = await owned_media(conn, media_id, user)
             await self._check_place(conn, media, data.time_s, data.after_segment)
@@ -283,6 +286,24 @@ class AnnotationService:
             headers={"Content-Type": content_type},
             expires_at=datetime.now(UTC) + timedelta(seconds=expiry),
         )
+
+    async def _discard_stale_reservations(self, user: CurrentUser, media_id: uuid.UUID, *, older_than_s: int) -> None:
+        """Drop the media's reservations that can no longer be confirmed by the client that made them (its
+        URL expired long ago), with whatever was uploaded for them: a client that died between reserving and
+        confirming must not use up the cap with images nobody, the owner included, can see or delete."""
+        async with self._b.pool.connection() as conn:
+            await owned_media(conn, media_id, user)
+            params = {"media_id": media_id, "older_than_s": older_than_s}
+            stale = await (await conn.execute(queries.notes_stale_reservations, params)).fetchall()
+        for row in stale:
+            # The upload first: if that fails the row stays and the next reservation tries again.
+            await self._b.storage.delete_object(row["upload_key"])
+            async with self._b.pool.connection() as conn, conn.transaction():
+                await conn.execute(
+                    queries.notes_delete_stale_reservation, {"annotation_id": row["id"], "media_id": media_id}
+                )
+        if stale:
+            log.info("annotation_reservations_discarded", media_id=str(media_id), count=len(stale))
 
     async def confirm_image(self, user: CurrentUser, media_id: uuid.UUID, annotation_id: uuid.UUID) -> Annotation:
         """Copy the upload to a key only the server writes, check the copy, and only then show the image.

@@ -451,6 +451,15 @@ VALUES (%(id)s, %(media_id)s, %(author_id)s, 'image', %(time_s)s, %(after_segmen
 RETURNING id, media_id, kind, time_s, after_segment, body, state, image_key, content_type, size_bytes,
           created_at, updated_at
 
+-- name: notes_stale_reservations
+-- Reserved images never confirmed although their upload URL expired `older_than_s` ago: nobody sees them and
+-- no client will confirm them now, but they would hold the media's annotation cap (and their uploads) forever.
+SELECT id, upload_key FROM annotations
+WHERE media_id = %(media_id)s AND state = 'pending' AND created_at < now() - make_interval(secs => %(older_than_s)s)
+
+-- name: notes_delete_stale_reservation
+DELETE FROM annotations WHERE id = %(annotation_id)s AND media_id = %(media_id)s AND state = 'pending'
+
 -- name: notes_for_media
 -- What readers see: notes and confirmed images, in transcript order.
 SELECT id, media_id, kind, time_s, after_segment, body, state, image_key, content_type, size_bytes,
