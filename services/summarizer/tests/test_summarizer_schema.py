@@ -293,8 +293,8 @@ def test_half_a_name_is_not_a_keyword(phrase: str, cut: bool) -> None:
 @pytest.mark.parametrize(
     ("names", "speakers", "header", "rule"),
     [
-        ({}, ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00"], "(00:30 long; 2 unnamed speakers)", None),
-        ({}, ["SPEAKER_00"], "(00:30 long; 1 unnamed speaker)", None),
+        ({}, ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00"], "(00:30 long; 2 unnamed speakers)", "names are unknown"),
+        ({}, ["SPEAKER_00"], "(00:30 long; 1 unnamed speaker)", "names are unknown"),
         (
             {"SPEAKER_01": "Bo"},
             ["SPEAKER_00", "SPEAKER_01"],
@@ -305,7 +305,7 @@ def test_half_a_name_is_not_a_keyword(phrase: str, cut: bool) -> None:
     ],
 )
 def test_prompt_header_counts_unnamed_speakers_instead_of_listing_labels(
-    names: dict[str, str], speakers: list[str | None], header: str, rule: str | None
+    names: dict[str, str], speakers: list[str | None], header: str, rule: str
 ) -> None:
     transcript = Transcript(
         speaker_names=names,
@@ -318,8 +318,4 @@ def test_prompt_header_counts_unnamed_speakers_instead_of_listing_labels(
     first_line, _, rest = prompt.partition("\n")
     assert first_line.endswith(header + ".")
     assert "SPEAKER_" not in first_line
-    last_line = rest.rsplit("\n", 1)[-1]
-    if rule is None:
-        assert last_line == "Summarise the whole recording."
-    else:
-        assert rule in last_line
+    assert rule in rest.rsplit("\n", 1)[-1]
