@@ -370,8 +370,6 @@ def test_prompt_names_known_speakers_and_hides_bare_labels(fake_server: FakeOpen
     # The names are in the job's own message; a bare label is never offered as a name
     assert "Name the speakers: Alice." in user
     assert "SPEAKER_01." not in user
-    # The header lists the names and only counts the unnamed (the lines show their labels anyway)
-    assert "(00:12 long; speakers: Alice and 1 unnamed)" in user
     # The fixed rules (bare labels, reported speech, keyword shape) are in the system prompt, not repeated
     assert "a label like SPEAKER_00 is not a name" in system
     assert "reported speech" in system and "reported speech" not in user

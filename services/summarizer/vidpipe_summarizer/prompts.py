@@ -29,7 +29,7 @@ SYSTEM_PROMPT = (
     "sentences for a whole recording, 1 to 3 for a part);\n"
     '- "title": a short title of at most 8 words (for a part: its chapter title);\n'
     '- "keywords": topics, most important first: nouns or short noun phrases of 1 to 3 words copied from the '
-    "text; no sentences or parts of sentences, no filler words (5 to 8 for a whole recording, 1 to 8 for a "
+    "text; no sentences or parts of sentences, no filler words (5 to 10 for a whole recording, 1 to 8 for a "
     "part);\n"
     '- "chapters" (only when asked): a chapter title of at most 8 words for each numbered part, in order.\n'
     "Write the summary, title, keywords and chapters in the language of the transcript."
@@ -41,27 +41,19 @@ def _language_rule(language: str | None) -> str:
 
 
 def _speakers(lines: Sequence[TranscriptLine]) -> str:
-    """Who speaks, for the prompt's first line. Unnamed speakers are counted, not listed: each diarizer label
-    is seven tokens ("S", "PE", "AKER", "_", "0", "0", ","), and the lines show them anyway."""
-    shown = list(dict.fromkeys(line.speaker for line in lines if line.speaker))
-    names = [name for name in shown if not _is_label(name)]
-    unnamed = len(shown) - len(names)
-    if not shown:
-        return "speakers not labelled"
-    if not names:
-        return f"{unnamed} unnamed speaker{'s' if unnamed > 1 else ''}"
-    return f"speakers: {', '.join(names)}" + (f" and {unnamed} unnamed" if unnamed else "")
+    names = list(dict.fromkeys(line.speaker for line in lines if line.speaker))
+    return ", ".join(names) if names else "not labelled"
 
 
 def _speaker_rule(lines: Sequence[TranscriptLine]) -> str:
     """Who may be named: the names shown (a diarizer label like SPEAKER_00 is not a name to repeat)."""
-    shown = list(dict.fromkeys(line.speaker for line in lines if line.speaker))
-    names = [name for name in shown if not _is_label(name)]
-    if not shown:
+    names = list(dict.fromkeys(line.speaker for line in lines if line.speaker))
+    known = [name for name in names if not _is_label(name)]
+    if not names:
         return "The speakers are not labelled: write 'the speaker' or 'the speakers'."
-    # Said again at the end although the first line counts them "unnamed": without it the 1.5B wrote "SPEAKER_01
-    # and SPEAKER_02 discuss ..." in one of three bench runs.
-    return f"Name the speakers: {', '.join(names)}." if names else "The speakers' names are unknown."
+    if not known:
+        return "The speakers' names are unknown."
+    return f"Name the speakers: {', '.join(known)}."
 
 
 def _is_label(name: str) -> bool:
@@ -78,9 +70,9 @@ def _tail(lines: Sequence[TranscriptLine], language: str | None) -> str:
 
 def whole_transcript_prompt(lines: Sequence[TranscriptLine], *, duration: float, language: str | None) -> str:
     return (
-        f"The whole transcript of a recording ({format_timestamp(duration)} long; {_speakers(lines)}).\n"
+        f"The whole transcript of a recording ({format_timestamp(duration)} long; speakers: {_speakers(lines)}).\n"
         f"<transcript>\n{render_lines(lines)}\n</transcript>\n"
-        f"Summarise the whole recording. {_tail(lines, language)}".rstrip()
+        f"Summarise the whole recording. {_tail(lines, language)}"
     )
 
 
@@ -94,10 +86,10 @@ def chaptered_transcript_prompt(
         for index, part in enumerate(parts, start=1)
     )
     return (
-        f"The whole transcript of a recording ({format_timestamp(duration)} long; {_speakers(lines)}), "
+        f"The whole transcript of a recording ({format_timestamp(duration)} long; speakers: {_speakers(lines)}), "
         f"in {len(parts)} parts.\n<transcript>\n{body}\n</transcript>\n"
         f"Summarise the whole recording, and give each of the {len(parts)} parts a chapter title, in order. "
-        f"{_tail(lines, language)}".rstrip()
+        f"{_tail(lines, language)}"
     )
 
 
@@ -108,9 +100,9 @@ def chunk_prompt(
     return (
         f"Part {part} of {parts} of the transcript of a recording ({format_timestamp(duration)} long), "
         f"from {format_timestamp(start)} to {format_timestamp(end)}; "
-        f"{_speakers(lines)} in this part.\n"
+        f"speakers in this part: {_speakers(lines)}.\n"
         f"<transcript>\n{render_lines(lines)}\n</transcript>\n"
-        f"Summarise this part only. {_tail(lines, language)}".rstrip()
+        f"Summarise this part only. {_tail(lines, language)}"
     )
 
 

@@ -16,14 +16,13 @@ import msgspec
 
 # Sentence counts are sent as part of the schema, as a pattern on "summary", so a constrained decoder
 # (llama.cpp's grammar, vLLM's guided decoding) cannot stop after one sentence or run on past four. A sentence
-# is 10 to 200 characters ending in . ! ? (or their CJK forms); sentences are joined by one space. A "."
+# is 10 to 140 characters ending in . ! ? (or their CJK forms); sentences are joined by one space. A "."
 # inside a sentence must be followed by a non-space ("1.5", "e.g.,"), so "Mr. Smith" counts as two
 # sentences: the price of a pattern simple enough for every grammar engine (plain groups and classes: no
 # `(?:`, no `\.`, which llama-cpp-python's converter refuses). Quotes, backslashes and control characters
 # are excluded so that the raw JSON the grammar emits is valid and decodes to the same characters. llama.cpp
 # ignores maxLength when a pattern is given, so the pattern alone bounds the output; max_length mirrors it
-# for max_tokens. At 140 characters a sentence the grammar ended two of twelve summaries of the 1.5B in
-# mid-clause ("... into the design for. Both speakers ..."); at 200 the model ends its sentences itself.
+# (4 x 141 + 3 spaces) for max_tokens.
 # The pattern is not part of msgspec's validation: a server that ignores it (no guided decoding) gets its
 # summary cut to the sentence limit by `bound_sentences` instead of failing the job on a style rule.
 SENTENCE_END = ".!?。！？"
@@ -31,13 +30,9 @@ _SENTENCE_CHAR = rf'([^{SENTENCE_END}"\\\x00-\x1f]|[.][^ {SENTENCE_END}"\\\x00-\
 # A sentence starts with anything but a lowercase ASCII letter or a space: with only the end mark to go
 # by, a small model forced past its first sentence split one ("... to take_? actions for their country.").
 _SENTENCE_START = rf'[^a-z {SENTENCE_END}"\\\x00-\x1f]'
-MAX_SENTENCE_CHARS = 200
-_SENTENCE = f"{_SENTENCE_START}{_SENTENCE_CHAR}{{9,{MAX_SENTENCE_CHARS - 1}}}[{SENTENCE_END}]"
+_SENTENCE = f"{_SENTENCE_START}{_SENTENCE_CHAR}{{9,139}}[{SENTENCE_END}]"
 SUMMARY_SENTENCES = (2, 4)
 CHUNK_SUMMARY_SENTENCES = (1, 3)
-# The longest text the pattern allows: every sentence at its longest, one space between them.
-SUMMARY_MAX_CHARS = SUMMARY_SENTENCES[1] * (MAX_SENTENCE_CHARS + 1) - 1
-CHUNK_SUMMARY_MAX_CHARS = CHUNK_SUMMARY_SENTENCES[1] * (MAX_SENTENCE_CHARS + 1) - 1
 
 
 def sentences_pattern(low: int, high: int) -> str:
@@ -45,19 +40,16 @@ def sentences_pattern(low: int, high: int) -> str:
 
 
 SummaryText = Annotated[
-    str,
-    msgspec.Meta(min_length=40, max_length=SUMMARY_MAX_CHARS, description="2 to 4 sentences on what was discussed."),
+    str, msgspec.Meta(min_length=40, max_length=570, description="2 to 4 sentences on what was discussed.")
 ]
 ChunkSummaryText = Annotated[
-    str, msgspec.Meta(min_length=20, max_length=CHUNK_SUMMARY_MAX_CHARS, description="1 to 3 sentences on this part.")
+    str, msgspec.Meta(min_length=20, max_length=430, description="1 to 3 sentences on this part.")
 ]
 Title = Annotated[str, msgspec.Meta(min_length=3, max_length=80, description="A short title.")]
 Keyword = Annotated[str, msgspec.Meta(min_length=2, max_length=30)]
 Keywords = Annotated[
     list[Keyword],
-    # At most 8 from the model: its 9th and 10th were mostly cut-off phrases the grounding rules drop anyway
-    # ("Texas original from Chicago, "), and each costs about three generated tokens.
-    msgspec.Meta(min_length=5, max_length=8, description="Topic words or short phrases used in the text."),
+    msgspec.Meta(min_length=5, max_length=10, description="Topic words or short phrases used in the text."),
 ]
 ChunkKeywords = Annotated[
     list[Keyword],
