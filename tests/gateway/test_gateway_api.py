@@ -20,6 +20,25 @@ async def test_health_and_schema_are_public(client: AsyncTestClient[Any]) -> Non
     assert (await client.get("/schema/openapi.json")).status_code == 200
 
 
+PAGES = ["/", "/videos", "/videos/0b7c3d4e-1f2a-4b5c-8d9e-0f1a2b3c4d5e", "/search", "/friends", "/voices", "/webhooks"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_every_page_shell_is_public_html_with_the_one_shared_header(
+    client: AsyncTestClient[Any], path: str
+) -> None:
+    from vidpipe_gateway.web import HEADER_MARKER, WEB_DIR
+
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    # The header file's markup, once, and no marker left: a page without the marker would lose its navigation
+    header = (WEB_DIR / "_header.html").read_text(encoding="utf-8")
+    assert response.text.count(header) == 1
+    assert HEADER_MARKER.strip() not in response.text
+    assert response.text.count('<nav class="site-nav"') == 1
+
+
 @pytest.mark.parametrize(
     "headers",
     [{}, {"Authorization": "Bearer not-a-jwt"}, {"Authorization": "Basic abc"}],

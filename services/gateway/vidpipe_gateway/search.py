@@ -21,17 +21,16 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
-from litestar.response import File
 
 from vidpipe.db.queries import queries
 from vidpipe_gateway.auth import AUTH_OPTIONAL, CurrentUser
 from vidpipe_gateway.errors import ApiError
 from vidpipe_gateway.inputs import require_safe
 from vidpipe_gateway.services import Backends
-from vidpipe_gateway.web import WEB_DIR
+from vidpipe_gateway.web import page
 
 START, STOP = "\ue000", "\ue001"
 _MARKERS = re.compile(f"([{START}{STOP}])")
@@ -174,5 +173,5 @@ class SearchController(Controller):
 
 # The page is a static shell like the others (its script calls the API with the token), so it needs none.
 @get("/search", include_in_schema=False, opt={AUTH_OPTIONAL: True})
-async def search_page() -> File:
-    return File(WEB_DIR / "search.html", media_type="text/html", content_disposition_type="inline")
+async def search_page() -> Response[str]:
+    return page("search.html")

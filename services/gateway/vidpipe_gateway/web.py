@@ -1,50 +1,62 @@
-"""The web UI: static files under /static/ and four HTML shells (their scripts call the API with the token)."""
+"""The web UI: static files under /static/ and the pages' HTML shells (their scripts call the API with the token)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
-from litestar import get
+from litestar import MediaType, Response, get
 from litestar.params import FromPath
-from litestar.response import File
 from litestar.static_files import create_static_files_router
 
 WEB_DIR = Path(__file__).parent / "web"
+# Every shell has this marker where the shared site header (brand, navigation, sign-in box) goes, so a new
+# page or link is added in one file, not in each page.
+HEADER_MARKER = "  <!-- site-header -->\n"
 
 
-def _page(name: str) -> File:
-    return File(WEB_DIR / name, media_type="text/html", content_disposition_type="inline")
+@functools.cache
+def page_html(name: str) -> str:
+    """A page shell with the site header in place; read once per process (the files ship with the code)."""
+    shell = (WEB_DIR / name).read_text(encoding="utf-8")
+    if shell.count(HEADER_MARKER) != 1:
+        raise ValueError(f"{name} must hold the site-header marker exactly once")
+    return shell.replace(HEADER_MARKER, (WEB_DIR / "_header.html").read_text(encoding="utf-8"))
+
+
+def page(name: str) -> Response[str]:
+    return Response(page_html(name), media_type=MediaType.HTML)
 
 
 @get("/", include_in_schema=False)
-async def upload_page() -> File:
-    return _page("index.html")
+async def upload_page() -> Response[str]:
+    return page("index.html")
 
 
 @get("/videos", include_in_schema=False)
-async def videos_page() -> File:
-    return _page("videos.html")
+async def videos_page() -> Response[str]:
+    return page("videos.html")
 
 
 @get("/friends", include_in_schema=False)
-async def friends_page() -> File:
-    return _page("friends.html")
+async def friends_page() -> Response[str]:
+    return page("friends.html")
 
 
 @get("/videos/{media_id:str}", include_in_schema=False)
-async def video_page(media_id: FromPath[str]) -> File:
-    return _page("video.html")
+async def video_page(media_id: FromPath[str]) -> Response[str]:
+    return page("video.html")
 
 
 @get("/webhooks", include_in_schema=False)
-async def webhooks_page() -> File:
-    return _page("webhooks.html")
+async def webhooks_page() -> Response[str]:
+    return page("webhooks.html")
 
 
 @get("/voices", include_in_schema=False)
-async def voices_page() -> File:
-    return _page("voices.html")
+async def voices_page() -> Response[str]:
+    return page("voices.html")
 
 
 def web_routes() -> list[Any]:
