@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from vidpipe.errors import PermanentError, RetryableError
-from vidpipe_summarizer.engine import SummarizerEngine
+from vidpipe_summarizer.engine import SummarizerEngine, without_labels
 from vidpipe_summarizer.llm import OpenAICompatibleBackend
 from vidpipe_summarizer.schema import LlmSummary
 from vidpipe_summarizer.settings import SummarizerSettings
@@ -374,6 +374,47 @@ def test_prompt_names_known_speakers_and_hides_bare_labels(fake_server: FakeOpen
     assert "a label like SPEAKER_00 is not a name" in system
     assert "reported speech" in system and "reported speech" not in user
     assert "no sentences or parts of sentences" in system
+
+
+def test_a_diarizer_label_the_model_copies_never_reaches_the_stored_summary(fake_server: FakeOpenAIServer) -> None:
+    # Given a model that ignores the rule and writes the machine labels
+    labelled = {
+        **VALID_SUMMARY,
+        "summary": "SPEAKER_01 and SPEAKER_02 discuss a remote control. SPEAKER_01 proposes a small menu display.",
+        "title": "SPEAKER_01 on remote controls",
+    }
+    fake_server.script = [ok(labelled)]
+
+    summary = make_engine(make_backend(fake_server)).summarize(short_transcript())
+
+    # Then the summary and title say who in words, and nothing else changed
+    assert summary.summary == "Two speakers discuss a remote control. The first speaker proposes a small menu display."
+    assert summary.title == "A speaker on remote controls"
+    assert len(fake_server.requests) == 1  # put in words, not asked again
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "SPEAKER_00 proposes a menu, while SPEAKER_01 prefers buttons. SPEAKER_01 insists.",
+            "A speaker proposes a menu, while another speaker prefers buttons. That speaker insists.",
+        ),
+        (
+            "The speaker SPEAKER_03 asks. SPEAKER_00, SPEAKER_01 and SPEAKER_02 agree.",
+            "A speaker asks. Three speakers agree.",
+        ),
+        ("Alice proposes a menu. Bob agrees.", "Alice proposes a menu. Bob agrees."),
+        ("Notes on SPEAKER_10's idea.", "Notes on a speaker's idea."),
+    ],
+)
+def test_labels_are_put_in_words(text: str, expected: str) -> None:
+    assert without_labels(text, max_chars=570) == expected
+
+
+def test_labels_stay_when_the_words_would_not_fit() -> None:
+    text = "SPEAKER_00 asks. SPEAKER_01 answers."  # "another speaker" is longer than "SPEAKER_01"
+    assert without_labels(text, max_chars=len(text)) == text
 
 
 def long_transcript(minutes: int, *, sentences_per_turn: int = 1) -> Transcript:

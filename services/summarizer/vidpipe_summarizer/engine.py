@@ -15,6 +15,7 @@ Every model output is decoded into a bounded msgspec Struct; output that fails i
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -38,8 +39,11 @@ from vidpipe_summarizer.prompts import (
     whole_transcript_prompt,
 )
 from vidpipe_summarizer.schema import (
+    CHUNK_SUMMARY_MAX_CHARS,
     CHUNK_SUMMARY_SENTENCES,
+    SUMMARY_MAX_CHARS,
     SUMMARY_SENTENCES,
+    TITLE_MAX_CHARS,
     Chapter,
     LlmChunkNotes,
     LlmSummary,
@@ -161,7 +165,7 @@ class SummarizerEngine:
         self._begin_step(0.0, 1.0, "summarising in one pass")
         answer = self._generate(LlmSummaryWithChapters, prompt, schema=schema)
         chapters = [
-            Chapter(start=part[0].start, title=" ".join(title.split()))
+            Chapter(start=part[0].start, title=without_labels(" ".join(title.split()), max_chars=TITLE_MAX_CHARS))
             for part, title in zip(parts, answer.chapters, strict=True)
         ]
         return LlmSummary(summary=answer.summary, title=answer.title, keywords=answer.keywords), chapters
@@ -180,8 +184,11 @@ class SummarizerEngine:
                 NoteLine(
                     start=chunk[0].start,
                     end=chunk[-1].end,
-                    title=chunk_notes.title.strip(),
-                    summary=_bounded_summary(chunk_notes.summary, CHUNK_SUMMARY_SENTENCES[1]),
+                    title=without_labels(chunk_notes.title.strip(), max_chars=TITLE_MAX_CHARS),
+                    summary=without_labels(
+                        _bounded_summary(chunk_notes.summary, CHUNK_SUMMARY_SENTENCES[1]),
+                        max_chars=CHUNK_SUMMARY_MAX_CHARS,
+                    ),
                     keywords=chunk_notes.keywords,
                 )
             )
@@ -413,8 +420,8 @@ class SummarizerEngine:
             "model" if from_model == len(keywords) else "yake" if from_model == 0 else "model+yake"
         )
         summary = Summary(
-            title=" ".join(result.title.split()),
-            summary=_bounded_summary(result.summary, SUMMARY_SENTENCES[1]),
+            title=without_labels(" ".join(result.title.split()), max_chars=TITLE_MAX_CHARS),
+            summary=without_labels(_bounded_summary(result.summary, SUMMARY_SENTENCES[1]), max_chars=SUMMARY_MAX_CHARS),
             keywords=keywords,
             chapters=chapters,
             language=transcript.known_language,
@@ -428,6 +435,40 @@ class SummarizerEngine:
 
 def chat_text(user_prompt: str) -> str:
     return "\n".join(message["content"] for message in chat(user_prompt))
+
+
+# A diarizer label the model copied into its answer although the prompt forbids it ("SPEAKER_01 and SPEAKER_02
+# discuss ..."): users see names or nothing, never the machine label (the UI shows a renamed speaker by
+# name, so a stored "SPEAKER_01" would also go stale). A run of labels becomes "two speakers", one label
+# "a speaker", the next different one "another speaker", and a label seen again "the first speaker" or
+# "that speaker".
+_LABEL = r"SPEAKER_\d+"
+_LABEL_RUN = re.compile(rf"(?:\b[Tt]he speakers? )?{_LABEL}(?:(?:,? and |, ){_LABEL})*")
+_COUNTS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+
+
+def without_labels(text: str, *, max_chars: int) -> str:
+    """`text` with diarizer labels put in words (see above); unchanged if there are none, or if the words
+    would not fit in `max_chars`."""
+    order: list[str] = []
+
+    def words(match: re.Match[str]) -> str:
+        labels = re.findall(_LABEL, match.group(0))
+        if len(set(labels)) > 1:
+            order.extend(label for label in labels if label not in order)
+            return f"{_COUNTS.get(len(set(labels)), str(len(set(labels))))} speakers"
+        label = labels[0]
+        if label in order:
+            return "the first speaker" if order[0] == label else "that speaker"
+        order.append(label)
+        return "a speaker" if len(order) == 1 else "another speaker"
+
+    replaced = _LABEL_RUN.sub(words, text)
+    if replaced == text:
+        return text
+    # A sentence that now starts with a lowercase phrase ("a speaker proposes ...") gets its capital back.
+    replaced = re.sub(r"(^|[.!?] )([a-z])", lambda m: m.group(1) + m.group(2).upper(), replaced)
+    return replaced if len(replaced) <= max_chars else text
 
 
 def _bounded_summary(text: str, max_sentences: int) -> str:
