@@ -398,7 +398,7 @@ def test_a_diarizer_label_the_model_copies_never_reaches_the_stored_summary(fake
     [
         (
             "SPEAKER_00 proposes a menu, while SPEAKER_01 prefers buttons. SPEAKER_01 insists.",
-            "A speaker proposes a menu, while another speaker prefers buttons. That speaker insists.",
+            "A speaker proposes a menu, while another speaker prefers buttons. The second speaker insists.",
         ),
         (
             "The speaker SPEAKER_03 asks. SPEAKER_00, SPEAKER_01 and SPEAKER_02 agree.",
@@ -406,15 +406,30 @@ def test_a_diarizer_label_the_model_copies_never_reaches_the_stored_summary(fake
         ),
         ("Alice proposes a menu. Bob agrees.", "Alice proposes a menu. Bob agrees."),
         ("Notes on SPEAKER_10's idea.", "Notes on a speaker's idea."),
+        ("SPEAKER_00 and SPEAKER_01's plan is a menu.", "Two speakers' plan is a menu."),
+        # Only the replaced words get a capital, and only at a sentence start
+        ("iPhone plans of SPEAKER_01, e.g. the ads.", "iPhone plans of a speaker, e.g. the ads."),
+        (
+            "Budgets first! SPEAKER_01 agrees, SPEAKER_02 does not.",
+            "Budgets first! A speaker agrees, another speaker does not.",
+        ),
+        # A label inside a longer word is not a label
+        ("MY_SPEAKER_01 and SPEAKER_02s are files.", "MY_SPEAKER_01 and SPEAKER_02s are files."),
     ],
 )
 def test_labels_are_put_in_words(text: str, expected: str) -> None:
-    assert without_labels(text, max_chars=570) == expected
+    assert without_labels(text, min_chars=3, max_chars=570) == expected
 
 
-def test_labels_stay_when_the_words_would_not_fit() -> None:
-    text = "SPEAKER_00 asks. SPEAKER_01 answers."  # "another speaker" is longer than "SPEAKER_01"
-    assert without_labels(text, max_chars=len(text)) == text
+@pytest.mark.parametrize(
+    ("text", "min_chars", "max_chars"),
+    [
+        ("SPEAKER_00 asks. SPEAKER_01 answers.", 3, 36),  # "another speaker" is longer than "SPEAKER_01"
+        ("The speakers SPEAKER_00 and SPEAKER_01 agree. They leave now.", 40, 570),  # would drop under 40
+    ],
+)
+def test_labels_stay_when_the_words_would_not_fit_the_field(text: str, min_chars: int, max_chars: int) -> None:
+    assert without_labels(text, min_chars=min_chars, max_chars=max_chars) == text
 
 
 def long_transcript(minutes: int, *, sentences_per_turn: int = 1) -> Transcript:

@@ -40,10 +40,13 @@ from vidpipe_summarizer.prompts import (
 )
 from vidpipe_summarizer.schema import (
     CHUNK_SUMMARY_MAX_CHARS,
+    CHUNK_SUMMARY_MIN_CHARS,
     CHUNK_SUMMARY_SENTENCES,
     SUMMARY_MAX_CHARS,
+    SUMMARY_MIN_CHARS,
     SUMMARY_SENTENCES,
     TITLE_MAX_CHARS,
+    TITLE_MIN_CHARS,
     Chapter,
     LlmChunkNotes,
     LlmSummary,
@@ -165,7 +168,10 @@ class SummarizerEngine:
         self._begin_step(0.0, 1.0, "summarising in one pass")
         answer = self._generate(LlmSummaryWithChapters, prompt, schema=schema)
         chapters = [
-            Chapter(start=part[0].start, title=without_labels(" ".join(title.split()), max_chars=TITLE_MAX_CHARS))
+            Chapter(
+                start=part[0].start,
+                title=_title(title),
+            )
             for part, title in zip(parts, answer.chapters, strict=True)
         ]
         return LlmSummary(summary=answer.summary, title=answer.title, keywords=answer.keywords), chapters
@@ -184,9 +190,10 @@ class SummarizerEngine:
                 NoteLine(
                     start=chunk[0].start,
                     end=chunk[-1].end,
-                    title=without_labels(chunk_notes.title.strip(), max_chars=TITLE_MAX_CHARS),
+                    title=_title(chunk_notes.title),
                     summary=without_labels(
                         _bounded_summary(chunk_notes.summary, CHUNK_SUMMARY_SENTENCES[1]),
+                        min_chars=CHUNK_SUMMARY_MIN_CHARS,
                         max_chars=CHUNK_SUMMARY_MAX_CHARS,
                     ),
                     keywords=chunk_notes.keywords,
@@ -420,8 +427,12 @@ class SummarizerEngine:
             "model" if from_model == len(keywords) else "yake" if from_model == 0 else "model+yake"
         )
         summary = Summary(
-            title=without_labels(" ".join(result.title.split()), max_chars=TITLE_MAX_CHARS),
-            summary=without_labels(_bounded_summary(result.summary, SUMMARY_SENTENCES[1]), max_chars=SUMMARY_MAX_CHARS),
+            title=_title(result.title),
+            summary=without_labels(
+                _bounded_summary(result.summary, SUMMARY_SENTENCES[1]),
+                min_chars=SUMMARY_MIN_CHARS,
+                max_chars=SUMMARY_MAX_CHARS,
+            ),
             keywords=keywords,
             chapters=chapters,
             language=transcript.known_language,
@@ -440,35 +451,45 @@ def chat_text(user_prompt: str) -> str:
 # A diarizer label the model copied into its answer although the prompt forbids it ("SPEAKER_01 and SPEAKER_02
 # discuss ..."): users see names or nothing, never the machine label (the UI shows a renamed speaker by
 # name, so a stored "SPEAKER_01" would also go stale). A run of labels becomes "two speakers", one label
-# "a speaker", the next different one "another speaker", and a label seen again "the first speaker" or
-# "that speaker".
-_LABEL = r"SPEAKER_\d+"
-_LABEL_RUN = re.compile(rf"(?:\b[Tt]he speakers? )?{_LABEL}(?:(?:,? and |, ){_LABEL})*")
+# "a speaker", the next different one "another speaker", and a label seen again "the first speaker", "the
+# second speaker", ... in the order they were first mentioned.
+_LABEL = r"\bSPEAKER_\d+\b"
+_LABEL_RUN = re.compile(rf"(?:\b[Tt]he speakers? )?{_LABEL}(?:(?:,? and |, ){_LABEL})*(?P<possessive>['’]s\b)?")
+_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)$")
 _COUNTS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+_ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth"]
 
 
-def without_labels(text: str, *, max_chars: int) -> str:
+def without_labels(text: str, *, min_chars: int, max_chars: int) -> str:
     """`text` with diarizer labels put in words (see above); unchanged if there are none, or if the words
-    would not fit in `max_chars`."""
+    would not fit the field's bounds (a job is never failed over style)."""
     order: list[str] = []
 
-    def words(match: re.Match[str]) -> str:
-        labels = re.findall(_LABEL, match.group(0))
-        if len(set(labels)) > 1:
+    def phrase_for(labels: list[str], possessive: bool) -> str:
+        if len(labels) > 1:
             order.extend(label for label in labels if label not in order)
-            return f"{_COUNTS.get(len(set(labels)), str(len(set(labels))))} speakers"
+            return f"{_COUNTS.get(len(labels), str(len(labels)))} speakers" + ("'" if possessive else "")
         label = labels[0]
         if label in order:
-            return "the first speaker" if order[0] == label else "that speaker"
-        order.append(label)
-        return "a speaker" if len(order) == 1 else "another speaker"
+            index = order.index(label)
+            phrase = f"the {_ORDINALS[index]} speaker" if index < len(_ORDINALS) else "that speaker"
+        else:
+            order.append(label)
+            phrase = "a speaker" if len(order) == 1 else "another speaker"
+        return phrase + ("'s" if possessive else "")
+
+    def words(match: re.Match[str]) -> str:
+        labels = list(dict.fromkeys(re.findall(_LABEL, match.group(0))))
+        phrase = phrase_for(labels, match.group("possessive") is not None)
+        starts_sentence = _SENTENCE_START.search(text, 0, match.start()) is not None
+        return phrase[0].upper() + phrase[1:] if starts_sentence else phrase
 
     replaced = _LABEL_RUN.sub(words, text)
-    if replaced == text:
-        return text
-    # A sentence that now starts with a lowercase phrase ("a speaker proposes ...") gets its capital back.
-    replaced = re.sub(r"(^|[.!?] )([a-z])", lambda m: m.group(1) + m.group(2).upper(), replaced)
-    return replaced if len(replaced) <= max_chars else text
+    return replaced if min_chars <= len(replaced) <= max_chars else text
+
+
+def _title(text: str) -> str:
+    return without_labels(" ".join(text.split()), min_chars=TITLE_MIN_CHARS, max_chars=TITLE_MAX_CHARS)
 
 
 def _bounded_summary(text: str, max_sentences: int) -> str:

@@ -39,17 +39,28 @@ def sentences_pattern(low: int, high: int) -> str:
     return f"^{_SENTENCE}( {_SENTENCE}){{{low - 1},{high - 1}}}$"
 
 
-SUMMARY_MAX_CHARS = 570
-CHUNK_SUMMARY_MAX_CHARS = 430
-TITLE_MAX_CHARS = 80
+SUMMARY_MIN_CHARS, SUMMARY_MAX_CHARS = 40, 570
+CHUNK_SUMMARY_MIN_CHARS, CHUNK_SUMMARY_MAX_CHARS = 20, 430
+TITLE_MIN_CHARS, TITLE_MAX_CHARS = 3, 80
 SummaryText = Annotated[
     str,
-    msgspec.Meta(min_length=40, max_length=SUMMARY_MAX_CHARS, description="2 to 4 sentences on what was discussed."),
+    msgspec.Meta(
+        min_length=SUMMARY_MIN_CHARS,
+        max_length=SUMMARY_MAX_CHARS,
+        description="2 to 4 sentences on what was discussed.",
+    ),
 ]
 ChunkSummaryText = Annotated[
-    str, msgspec.Meta(min_length=20, max_length=CHUNK_SUMMARY_MAX_CHARS, description="1 to 3 sentences on this part.")
+    str,
+    msgspec.Meta(
+        min_length=CHUNK_SUMMARY_MIN_CHARS,
+        max_length=CHUNK_SUMMARY_MAX_CHARS,
+        description="1 to 3 sentences on this part.",
+    ),
 ]
-Title = Annotated[str, msgspec.Meta(min_length=3, max_length=TITLE_MAX_CHARS, description="A short title.")]
+Title = Annotated[
+    str, msgspec.Meta(min_length=TITLE_MIN_CHARS, max_length=TITLE_MAX_CHARS, description="A short title.")
+]
 Keyword = Annotated[str, msgspec.Meta(min_length=2, max_length=30)]
 Keywords = Annotated[
     list[Keyword],
