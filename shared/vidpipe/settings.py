@@ -213,6 +213,7 @@ class WebhookSettings(BaseSettings):
     retention_days: int = Field(
         30,
         ge=1,
+        le=3650,
         description="Days a finished (succeeded or failed) delivery and its attempts stay in the delivery log; "
         "the dispatcher deletes older ones every hour. Pending deliveries are never pruned.",
     )

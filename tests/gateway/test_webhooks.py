@@ -31,6 +31,7 @@ from standardwebhooks import Webhook
 
 from vidpipe.db.queries import queries
 from vidpipe.settings import AuthSettings, Settings, WebhookSettings
+from vidpipe_gateway import webhook_delivery
 from vidpipe_gateway.app import create_app
 from vidpipe_gateway.webhook_delivery import WebhookDispatcher
 
@@ -474,6 +475,26 @@ async def test_finished_deliveries_past_the_retention_are_pruned_pending_ones_ne
                 )
             ).fetchone()
         assert orphans is not None and orphans["n"] == 0
+
+
+async def test_a_prune_backlog_is_worked_off_a_few_batches_per_pass(
+    settings: Settings, pool: AsyncConnectionPool[Any], receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(webhook_delivery, "PRUNE_BATCH", 1)
+    monkeypatch.setattr(webhook_delivery, "PRUNE_BATCHES_PER_PASS", 2)
+    async with gateway(hook_settings(settings)) as client:
+        endpoint = (await create(client, "alice", receiver.url)).json()["id"]
+        for _ in range(3):
+            assert (await client.post(f"/api/webhooks/{endpoint}/test", headers=auth("alice"))).status_code == 202
+        async with dispatcher(pool, hook_settings(settings)) as d:
+            assert await d.run_once() == 3
+            async with pool.connection() as conn, conn.transaction():
+                await conn.execute("UPDATE webhook_deliveries SET finished_at = now() - interval '40 days'")
+            # Two one-row batches per pass: the third delivery waits for the next pass
+            assert await d.prune() == 2
+            assert len(await deliveries(client, "alice", endpoint)) == 1
+            assert await d.prune() == 1
+            assert await deliveries(client, "alice", endpoint) == []
 
 
 def test_migrations_0009_and_0010_roll_back_and_apply_again(database_url: str) -> None:

@@ -43,9 +43,11 @@ USER_AGENT = "vidpipe-webhooks/1"
 # A claimed delivery is not claimed again for this long beyond the delivery timeout (its lease).
 LEASE_MARGIN_S = 30.0
 MAX_ERROR_CHARS = 300
-# Retention runs this often, deleting at most a batch of rows per statement.
+# Retention runs this often, deleting at most a batch of rows per statement and a few batches per pass, so a
+# large backlog (the first prune after an upgrade) is worked off between deliveries instead of before them.
 PRUNE_INTERVAL_S = 3600.0
 PRUNE_BATCH = 1000
+PRUNE_BATCHES_PER_PASS = 5
 RESOLVE_TIMEOUT_S = 3.0
 
 
@@ -174,10 +176,14 @@ class WebhookDispatcher:
         log.info("webhook_dispatcher_started", poll_interval_s=self._settings.poll_interval_s)
         next_prune = time.monotonic()
         while True:
+            if time.monotonic() >= next_prune:
+                try:
+                    backlog = await self.prune() == PRUNE_BATCH * PRUNE_BATCHES_PER_PASS
+                except Exception as error:  # retention can wait an hour; deliveries go on
+                    log.warning("webhook_prune_failed", error=repr(error))
+                    backlog = False
+                next_prune = time.monotonic() + (0.0 if backlog else PRUNE_INTERVAL_S)
             try:
-                if time.monotonic() >= next_prune:
-                    next_prune = time.monotonic() + PRUNE_INTERVAL_S
-                    await self.prune()
                 handled = await self.run_once()
             except Exception as error:  # Postgres restarting, say: the rows wait, try again next tick
                 log.warning("webhook_dispatch_failed", error=repr(error))
@@ -196,10 +202,11 @@ class WebhookDispatcher:
         return len(rows)
 
     async def prune(self) -> int:
-        """Delete finished deliveries older than the retention (with their attempts); returns how many."""
+        """Delete finished deliveries older than the retention (with their attempts), at most
+        PRUNE_BATCHES_PER_PASS batches; returns how many."""
         params = {"retention_days": self._settings.retention_days, "limit": PRUNE_BATCH}
         pruned = 0
-        while True:
+        for _ in range(PRUNE_BATCHES_PER_PASS):
             async with self._pool.connection() as conn, conn.transaction():
                 deleted: int = (await conn.execute(queries.webhook_prune_finished, params)).rowcount
             pruned += deleted

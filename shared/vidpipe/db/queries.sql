@@ -627,12 +627,16 @@ RETURNING d.id
 -- name: webhook_prune_finished
 -- Retention: finished deliveries (and, by cascade, their attempts) older than the retention, a bounded
 -- batch at a time so that one prune never holds many row locks.
+-- The condition is repeated outside the subquery: a delivery the owner asks to send again between the two
+-- is pending by then and must stay (Postgres re-checks only the outer WHERE on a row changed meanwhile).
 DELETE FROM webhook_deliveries
 WHERE id IN (
     SELECT id FROM webhook_deliveries
     WHERE state <> 'pending' AND finished_at < now() - make_interval(days => %(retention_days)s)
     LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
 )
+  AND state <> 'pending' AND finished_at < now() - make_interval(days => %(retention_days)s)
 
 -- name: webhook_claim_due
 -- Claims due deliveries for one dispatcher: SKIP LOCKED lets several gateways claim side by side, and the
