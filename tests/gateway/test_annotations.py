@@ -239,8 +239,9 @@ async def test_reservations_never_confirmed_are_discarded_once_their_url_is_long
             (too_old, abandoned["annotation"]["id"]),
         )
 
-    # Then the next reservation discards it with its upload, and fits
-    again = await client.post(f"{media}/annotations/images", json=body, headers=auth("alice"))
+    # Then the next note (or image) discards it with its upload, and fits
+    note = {"time_s": 2, "text": "Whiteboard photo follows"}
+    again = await client.post(f"{media}/annotations", json=note, headers=auth("alice"))
     assert again.status_code == 201, again.text
     upload_key = abandoned["url"].split(f"/{settings.aws.bucket}/", 1)[1].split("?")[0]
     async with open_storage(settings.aws) as storage:

@@ -219,6 +219,7 @@ class AnnotationService:
 
     async def add_note(self, user: CurrentUser, media_id: uuid.UUID, data: NoteCreate) -> Annotation:
         text = _note_text(data.text, "text", required=True)
+        await self._discard_stale_reservations(user, media_id)
         async with self._b.pool.connection() as conn, conn.transaction():
             media = await owned_media(conn, media_id, user)
             await self._check_place(conn, media, data.time_s, data.after_segment)
@@ -254,7 +255,7 @@ class AnnotationService:
         annotation_id = uuid.uuid4()
         extension = IMAGE_TYPES[content_type][0]
         expiry = self._b.settings.gateway.presign_expiry_s
-        await self._discard_stale_reservations(user, media_id, older_than_s=expiry + STALE_RESERVATION_GRACE_S)
+        await self._discard_stale_reservations(user, media_id)
         async with self._b.pool.connection() as conn, conn.transaction():
             media = await owned_media(conn, media_id, user)
             await self._check_place(conn, media, data.time_s, data.after_segment)
@@ -287,17 +288,23 @@ class AnnotationService:
             expires_at=datetime.now(UTC) + timedelta(seconds=expiry),
         )
 
-    async def _discard_stale_reservations(self, user: CurrentUser, media_id: uuid.UUID, *, older_than_s: int) -> None:
+    async def _discard_stale_reservations(self, user: CurrentUser, media_id: uuid.UUID) -> None:
         """Drop the media's reservations that can no longer be confirmed by the client that made them (its
         URL expired long ago), with whatever was uploaded for them: a client that died between reserving and
         confirming must not use up the cap with images nobody, the owner included, can see or delete."""
         async with self._b.pool.connection() as conn:
             await owned_media(conn, media_id, user)
+            older_than_s = self._b.settings.gateway.presign_expiry_s + STALE_RESERVATION_GRACE_S
             params = {"media_id": media_id, "older_than_s": older_than_s}
             stale = await (await conn.execute(queries.notes_stale_reservations, params)).fetchall()
         for row in stale:
-            # The upload first: if that fails the row stays and the next reservation tries again.
-            await self._b.storage.delete_object(row["upload_key"])
+            # The upload first: if that fails the row stays and the next note or image tries again (the
+            # request itself goes on: this is housekeeping, not its work).
+            try:
+                await self._b.storage.delete_object(row["upload_key"])
+            except Exception as error:
+                log.warning("annotation_reservation_discard_failed", media_id=str(media_id), error=repr(error))
+                return
             async with self._b.pool.connection() as conn, conn.transaction():
                 await conn.execute(
                     queries.notes_delete_stale_reservation, {"annotation_id": row["id"], "media_id": media_id}

@@ -825,11 +825,13 @@ WHERE p.id = %(profile_id)s AND NOT EXISTS (SELECT 1 FROM voice_embeddings e WHE
 
 -- name: voice_user_named_speakers_of_media
 -- The voices a media's speakers gave their owner's profiles: taken back out before the media is deleted.
+-- In profile order, so two deletes (or a delete and a rename) lock the profiles' embeddings in one order.
 SELECT s.voice_profile_id, s.embedding, s.embedding_model
 FROM transcript_speakers s
 JOIN transcripts t ON t.id = s.transcript_id
 WHERE t.media_id = %(media_id)s AND s.name_source = 'user' AND s.voice_profile_id IS NOT NULL
   AND s.embedding IS NOT NULL AND s.embedding_model IS NOT NULL
+ORDER BY s.voice_profile_id, s.embedding_model
 FOR UPDATE OF s
 
 -- name: voice_list_profiles
