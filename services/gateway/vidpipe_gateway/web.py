@@ -60,6 +60,10 @@ async def voices_page() -> Response[str]:
 
 
 def web_routes() -> list[Any]:
+    # Composed now, so a shell without its marker stops the gateway at start instead of failing its page.
+    for shell in WEB_DIR.glob("*.html"):
+        if not shell.name.startswith("_"):
+            page_html(shell.name)
     return [
         upload_page,
         videos_page,
