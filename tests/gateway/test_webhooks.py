@@ -435,15 +435,23 @@ async def test_the_secret_and_the_urls_path_never_reach_the_logs(
     assert "/hooks/vidpipe" not in text and "source=test" not in text  # a receiver's token may live there
 
 
+async def delivered_test_events(
+    client: AsyncTestClient[Any], pool: AsyncConnectionPool[Any], settings: Settings, receiver: Receiver, count: int
+) -> str:
+    """A new endpoint of alice's with `count` test events delivered (finished just now); its id."""
+    endpoint: str = (await create(client, "alice", receiver.url)).json()["id"]
+    for _ in range(count):
+        assert (await client.post(f"/api/webhooks/{endpoint}/test", headers=auth("alice"))).status_code == 202
+    async with dispatcher(pool, hook_settings(settings)) as d:
+        assert await d.run_once() == count
+    return endpoint
+
+
 async def test_finished_deliveries_past_the_retention_are_pruned_pending_ones_never(
     settings: Settings, pool: AsyncConnectionPool[Any], receiver: Receiver
 ) -> None:
     async with gateway(hook_settings(settings)) as client:
-        endpoint = (await create(client, "alice", receiver.url)).json()["id"]
-        for _ in range(4):
-            assert (await client.post(f"/api/webhooks/{endpoint}/test", headers=auth("alice"))).status_code == 202
-        async with dispatcher(pool, hook_settings(settings)) as d:
-            assert await d.run_once() == 4
+        endpoint = await delivered_test_events(client, pool, settings, receiver, 4)
         ids = [d["id"] for d in await deliveries(client, "alice", endpoint)]
         # Given deliveries finished 40 and 20 days ago, one finished just now and one still pending since 40 days
         async with pool.connection() as conn, conn.transaction():
@@ -483,11 +491,8 @@ async def test_a_prune_backlog_is_worked_off_a_few_batches_per_pass(
     monkeypatch.setattr(webhook_delivery, "PRUNE_BATCH", 1)
     monkeypatch.setattr(webhook_delivery, "PRUNE_BATCHES_PER_PASS", 2)
     async with gateway(hook_settings(settings)) as client:
-        endpoint = (await create(client, "alice", receiver.url)).json()["id"]
-        for _ in range(3):
-            assert (await client.post(f"/api/webhooks/{endpoint}/test", headers=auth("alice"))).status_code == 202
+        endpoint = await delivered_test_events(client, pool, settings, receiver, 3)
         async with dispatcher(pool, hook_settings(settings)) as d:
-            assert await d.run_once() == 3
             async with pool.connection() as conn, conn.transaction():
                 await conn.execute("UPDATE webhook_deliveries SET finished_at = now() - interval '40 days'")
             # Two one-row batches per pass: the third delivery waits for the next pass
