@@ -292,10 +292,9 @@ class AnnotationService:
         """Drop the media's reservations that can no longer be confirmed by the client that made them (its
         URL expired long ago), with whatever was uploaded for them: a client that died between reserving and
         confirming must not use up the cap with images nobody, the owner included, can see or delete."""
+        older_than_s = self._b.settings.gateway.presign_expiry_s + STALE_RESERVATION_GRACE_S
+        params = {"media_id": media_id, "owner_id": user.id, "older_than_s": older_than_s}
         async with self._b.pool.connection() as conn:
-            await owned_media(conn, media_id, user)
-            older_than_s = self._b.settings.gateway.presign_expiry_s + STALE_RESERVATION_GRACE_S
-            params = {"media_id": media_id, "older_than_s": older_than_s}
             stale = await (await conn.execute(queries.notes_stale_reservations, params)).fetchall()
         for row in stale:
             # The upload first: if that fails the row stays and the next note or image tries again (the

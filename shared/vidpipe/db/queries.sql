@@ -454,8 +454,11 @@ RETURNING id, media_id, kind, time_s, after_segment, body, state, image_key, con
 -- name: notes_stale_reservations
 -- Reserved images never confirmed although their upload URL expired `older_than_s` ago: nobody sees them and
 -- no client will confirm them now, but they would hold the media's annotation cap (and their uploads) forever.
-SELECT id, upload_key FROM annotations
-WHERE media_id = %(media_id)s AND state = 'pending' AND created_at < now() - make_interval(secs => %(older_than_s)s)
+-- Only the owner's media: for anyone else this finds nothing, and the request's own check answers them.
+SELECT a.id, a.upload_key FROM annotations a
+JOIN media m ON m.id = a.media_id
+WHERE a.media_id = %(media_id)s AND m.owner_id = %(owner_id)s AND a.state = 'pending'
+  AND a.created_at < now() - make_interval(secs => %(older_than_s)s)
 
 -- name: notes_delete_stale_reservation
 DELETE FROM annotations WHERE id = %(annotation_id)s AND media_id = %(media_id)s AND state = 'pending'
