@@ -7,6 +7,7 @@ their videos never meet. Starting it once instead of per module saves a stack st
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,27 +17,27 @@ import pytest
 from .browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, MiB, need
 
 
-@pytest.fixture
-def chromium() -> Path:
-    """The system Chromium for tests that drive their own (async) Playwright browser."""
+def playwright_module(name: str) -> Any:
+    """`playwright.<name>` with the system Chromium present; a missing piece skips locally, fails in CI."""
     try:
-        import playwright.async_api  # noqa: F401
+        module = importlib.import_module(f"playwright.{name}")
     except ImportError:
         need("the `playwright` Python package is not installed")
     if not CHROMIUM.exists():
         need(f"{CHROMIUM} is missing: apt-get install -y $(cat requirements/web-system-packages.txt)")
+    return module
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """The system Chromium for tests that drive their own (async) Playwright browser."""
+    playwright_module("async_api")
     return CHROMIUM
 
 
 @pytest.fixture(scope="session")
 def playwright_api() -> Any:
-    try:
-        from playwright import sync_api
-    except ImportError:
-        need("the `playwright` Python package is not installed")
-    if not CHROMIUM.exists():
-        need(f"{CHROMIUM} is missing: apt-get install -y $(cat requirements/web-system-packages.txt)")
-    return sync_api
+    return playwright_module("sync_api")
 
 
 @pytest.fixture(scope="session")
