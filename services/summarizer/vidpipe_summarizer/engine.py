@@ -168,10 +168,7 @@ class SummarizerEngine:
         self._begin_step(0.0, 1.0, "summarising in one pass")
         answer = self._generate(LlmSummaryWithChapters, prompt, schema=schema)
         chapters = [
-            Chapter(
-                start=part[0].start,
-                title=_title(title),
-            )
+            Chapter(start=part[0].start, title=_title(title))
             for part, title in zip(parts, answer.chapters, strict=True)
         ]
         return LlmSummary(summary=answer.summary, title=answer.title, keywords=answer.keywords), chapters
