@@ -19,7 +19,15 @@ from typing import Any
 import msgspec
 import pytest
 
-from vidpipe_summarizer.schema import LlmSummary, Summary, split_sentences, summary_decoder, summary_encoder
+from vidpipe_summarizer.schema import (
+    SUMMARY_MAX_CHARS,
+    SUMMARY_MIN_CHARS,
+    LlmSummary,
+    Summary,
+    split_sentences,
+    summary_decoder,
+    summary_encoder,
+)
 from vidpipe_summarizer.transcript import Transcript, decode_transcript, vocabulary, words_of
 
 pytestmark = pytest.mark.models
@@ -30,7 +38,7 @@ AmiJson = Callable[[int], bytes]
 def assert_valid_summary(summary: Summary, transcript: Transcript) -> None:
     # The Struct's bounds hold on the encoded result (what the handler stores / the CLI prints)
     decoded = summary_decoder.decode(summary_encoder.encode(summary))
-    assert 40 <= len(decoded.summary) <= 570
+    assert SUMMARY_MIN_CHARS <= len(decoded.summary) <= SUMMARY_MAX_CHARS
     assert 2 <= len(split_sentences(decoded.summary)) <= 4, decoded.summary
     assert 3 <= len(decoded.title) <= 80
     assert 5 <= len(decoded.keywords) <= 10, decoded.keywords

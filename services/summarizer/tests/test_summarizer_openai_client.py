@@ -516,12 +516,13 @@ def test_long_transcript_is_map_reduced_into_chapters(fake_server: FakeOpenAISer
 
 def test_transcript_longer_than_the_context_is_chunked_without_chapters(fake_server: FakeOpenAIServer) -> None:
     # Given a 4-minute transcript (no chapters) and a context too small for it in one pass
+    context = 2560
     fake_server.default = ok(VALID_NOTES)
-    backend = make_backend(fake_server, context_tokens=2048)
+    backend = make_backend(fake_server, context_tokens=context)
     engine = make_engine(backend)
     transcript = long_transcript(4, sentences_per_turn=2)
     text_tokens = backend.count_tokens("\n".join(s.text for s in transcript.segments))
-    assert text_tokens + engine._max_tokens[LlmSummary] > 2048
+    assert text_tokens + engine._max_tokens[LlmSummary] > context
 
     def reply_final_on_reduce(fraction: float, detail: str) -> None:
         if detail == "combining the parts":
@@ -536,7 +537,7 @@ def test_transcript_longer_than_the_context_is_chunked_without_chapters(fake_ser
     # And no request could overflow the context: prompt estimate + max_tokens fits
     for request in fake_server.requests:
         prompt = "\n".join(m["content"] for m in request["messages"])
-        assert backend.count_tokens(prompt) + request["max_tokens"] <= 2048
+        assert backend.count_tokens(prompt) + request["max_tokens"] <= context
 
 
 def test_transcribe_output_with_extra_fields_is_accepted() -> None:

@@ -20,10 +20,13 @@ from vidpipe_summarizer.keywords import (
     yake_keywords,
 )
 from vidpipe_summarizer.schema import (
+    SENTENCE_MAX_CHARS,
+    SUMMARY_MAX_CHARS,
     LlmChunkNotes,
     LlmSummary,
     bound_sentences,
     json_schema_for,
+    mend_cut_sentences,
     worst_case_output_tokens,
 )
 from vidpipe_summarizer.transcript import Transcript, TranscriptSegment, speaker_turns, vocabulary, words_of
@@ -65,7 +68,7 @@ def test_every_string_and_list_is_bounded(struct: type[msgspec.Struct]) -> None:
     [
         GOOD,
         {**GOOD, "summary": "Too short."},
-        {**GOOD, "summary": "x" * 571},
+        {**GOOD, "summary": "x" * (SUMMARY_MAX_CHARS + 1)},
         {**GOOD, "title": "ab"},
         {**GOOD, "keywords": GOOD["keywords"][:4]},
         {**GOOD, "keywords": [f"keyword {i}" for i in range(11)]},
@@ -286,3 +289,55 @@ def test_speaker_turns_merge_one_speaker_and_use_display_names() -> None:
 def test_half_a_name_is_not_a_keyword(phrase: str, cut: bool) -> None:
     text = "I met Diane in New Jersey now. I'm originally from Chicago also. The remote control is big."
     assert cuts_a_name(phrase, text) is cut
+
+
+def at_the_cap(head: str, tail: str) -> str:
+    """One sentence `head ... tail` as long as the pattern's cap allows, give or take a word: where the
+    grammar ends a model's longer sentence."""
+    filler = " menu" * ((SENTENCE_MAX_CHARS - len(head) - len(tail)) // len(" menu"))
+    sentence = head + filler + tail
+    assert SENTENCE_MAX_CHARS - 5 <= len(sentence) <= SENTENCE_MAX_CHARS
+    return sentence
+
+
+def test_summary_pattern_caps_each_sentence() -> None:
+    validator = jsonschema.Draft202012Validator(json_schema_for(LlmSummary))
+    longest = "A" + "b" * (SENTENCE_MAX_CHARS - 2) + "."
+    assert validator.is_valid({**GOOD, "summary": f"{longest} {longest}"})
+    assert not validator.is_valid({**GOOD, "summary": f"{longest[:-1]}b. {longest}"})
+
+
+@pytest.mark.parametrize(
+    ("cut", "mended_end"),
+    [
+        # The cap came right after a comma: the clause before it was complete
+        (at_the_cap("Speakers discuss remote controls", ", including a potential LCD display,."), " LCD display."),
+        # ... or after a one-character way out in another script
+        (at_the_cap("Speakers discuss remote controls", ", emphasizing simplicity,易."), " simplicity."),
+        # Mid-clause with a clause break late enough: the sentence ends at the break
+        (at_the_cap("Speakers discuss remote controls", ", aiming to simplify and improve ease."), " menu."),
+        # Mid-clause with no break: the words an English clause cannot end on go
+        (at_the_cap("Speakers discuss remote controls", " like mobile phones for ease of."), " for ease."),
+    ],
+)
+def test_mend_cut_sentences_ends_a_capped_sentence_at_a_clause(cut: str, mended_end: str) -> None:
+    mended = mend_cut_sentences(f"{cut} They agree.", english=True)
+    first, second = mended.rsplit(" They agree.", 1)[0], mended.rsplit(" ", 2)[-2:]
+    assert first.endswith(mended_end), first
+    assert first.startswith("Speakers discuss remote controls")
+    assert second == ["They", "agree."]
+
+
+@pytest.mark.parametrize(
+    ("text", "english"),
+    [
+        # Under the cap the model ended the sentence itself
+        ("Speakers talk about what phones are for. They agree on a menu for ease of.", True),
+        # A capped sentence in another language keeps its words (the function-word list is English)
+        (at_the_cap("Die Sprecher reden über Fernbedienungen", " über die Größe und."), False),
+        # ... and one whose end has nothing to cut at stays as it is
+        (at_the_cap("Speakers discuss remote controls", " and agree."), True),
+    ],
+)
+def test_mend_cut_sentences_keeps_sentences_it_cannot_tell_were_cut(text: str, english: bool) -> None:
+    assert mend_cut_sentences(text, english=english) == text

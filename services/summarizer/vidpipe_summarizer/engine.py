@@ -55,6 +55,7 @@ from vidpipe_summarizer.schema import (
     bound_sentences,
     chapters_schema,
     json_schema_for,
+    mend_cut_sentences,
     summary_decoder,
     summary_encoder,
     worst_case_output_tokens,
@@ -189,7 +190,12 @@ class SummarizerEngine:
                     end=chunk[-1].end,
                     title=_title(chunk_notes.title),
                     summary=without_labels(
-                        _bounded_summary(chunk_notes.summary, CHUNK_SUMMARY_SENTENCES[1]),
+                        _bounded_summary(
+                            chunk_notes.summary,
+                            CHUNK_SUMMARY_SENTENCES[1],
+                            min_chars=CHUNK_SUMMARY_MIN_CHARS,
+                            language=language,
+                        ),
                         min_chars=CHUNK_SUMMARY_MIN_CHARS,
                         max_chars=CHUNK_SUMMARY_MAX_CHARS,
                     ),
@@ -426,7 +432,12 @@ class SummarizerEngine:
         summary = Summary(
             title=_title(result.title),
             summary=without_labels(
-                _bounded_summary(result.summary, SUMMARY_SENTENCES[1]),
+                _bounded_summary(
+                    result.summary,
+                    SUMMARY_SENTENCES[1],
+                    min_chars=SUMMARY_MIN_CHARS,
+                    language=transcript.known_language,
+                ),
                 min_chars=SUMMARY_MIN_CHARS,
                 max_chars=SUMMARY_MAX_CHARS,
             ),
@@ -489,12 +500,16 @@ def _title(text: str) -> str:
     return without_labels(" ".join(text.split()), min_chars=TITLE_MIN_CHARS, max_chars=TITLE_MAX_CHARS)
 
 
-def _bounded_summary(text: str, max_sentences: int) -> str:
+def _bounded_summary(text: str, max_sentences: int, *, min_chars: int, language: str | None) -> str:
     """At most `max_sentences` sentences: what the schema's pattern already guarantees under constrained
     decoding, enforced here for servers that ignore the pattern. A cut that would leave too little text
-    (a run of one-word "sentences") is not made."""
+    (a run of one-word "sentences") is not made. Sentences the pattern's length cap ended mid-clause are
+    mended (see `mend_cut_sentences`)."""
     cut = bound_sentences(text, max_sentences)
-    return cut if len(cut) >= 40 else " ".join(text.split())
+    if len(cut) < min_chars:
+        return " ".join(text.split())
+    mended = mend_cut_sentences(cut, english=(language or "").lower().partition("-")[0] == "en")
+    return mended if len(mended) >= min_chars else cut
 
 
 def _output_problem(completion: Completion) -> str:
