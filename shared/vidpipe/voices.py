@@ -116,6 +116,14 @@ def match_voices(
     return sorted(matches, key=lambda m: m.label)
 
 
+async def lock_speakers(conn: AsyncConnection[Any], transcript_id: uuid.UUID) -> None:
+    """Call before changing a transcript's speaker names (in that transaction): renames and voice matching of
+    one transcript take turns. A rename locks the speaker, then its profiles; matching locks the profiles
+    (shared, see `label_known_voices`), then the speakers. Without this lock taken first, the two on one
+    transcript could deadlock."""
+    await conn.execute(queries.voice_lock_transcript, {"transcript_id": transcript_id})
+
+
 async def label_known_voices(
     conn: AsyncConnection[Any],
     transcript_id: uuid.UUID,
@@ -127,8 +135,11 @@ async def label_known_voices(
 
     Earlier automatic labels are matched afresh (a profile may have learnt since); one that no longer matches
     goes back to the machine label. Names the user typed are never touched, and their profiles are taken.
+    The profiles matched against stay locked (shared) until the caller commits, so one emptied or deleted
+    meanwhile takes back the labels given here instead of leaving a name with no profile behind.
     """
     params = {"transcript_id": transcript_id}
+    await lock_speakers(conn, transcript_id)
     rows = await (await conn.execute(queries.voice_transcript_speakers_for_matching, params)).fetchall()
     if not rows:
         return []
@@ -224,6 +235,10 @@ async def learn_voice(
 
 
 async def _take_back(conn: AsyncConnection[Any], profile_id: uuid.UUID, model: str, voice: Sequence[float]) -> None:
+    # The profile first: a transcript being labelled holds it (shared) until it commits, so the labels it gives
+    # are there to be taken back if the profile empties; and no one locks an embedding before its profile.
+    if await (await conn.execute(queries.voice_profile_for_update, {"profile_id": profile_id})).fetchone() is None:
+        return
     held = await (
         await conn.execute(queries.voice_embedding_for_update, {"profile_id": profile_id, "model": model})
     ).fetchone()

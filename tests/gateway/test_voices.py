@@ -8,12 +8,20 @@ real recordings in services/transcriber/tests/test_voice_matching.py.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from typing import Any
 
 from litestar.testing import AsyncTestClient
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
+
+from vidpipe.db.queries import queries
+from vidpipe.messages import TranscribeRequest
+from vidpipe.transcript import SpeakerSummary, Transcript, TranscriptSegment, TranscriptWord
+from vidpipe.voices import forget_media_voices
+from vidpipe_transcriber.handler import persist_transcript
 
 from .conftest import auth, uploaded_and_started
 
@@ -34,19 +42,10 @@ def same_voice(base: list[float], seed: int, noise: float = 0.3) -> list[float]:
 ALICE, CAROL, DAVE = voice(1), voice(2), voice(3)
 
 
-async def video_with_voices(
-    client: AsyncTestClient[Any],
-    pool: AsyncConnectionPool[Any],
-    user: str,
-    voices: list[list[float] | None],
-    *,
-    model: str = MODEL,
-) -> str:
-    """A processed video whose speakers SPEAKER_00… have these voices, stored by the transcriber's persist."""
-    from vidpipe.messages import TranscribeRequest
-    from vidpipe.transcript import SpeakerSummary, Transcript, TranscriptSegment, TranscriptWord
-    from vidpipe_transcriber.handler import persist_transcript
-
+async def transcribed(
+    client: AsyncTestClient[Any], user: str, voices: list[list[float] | None], *, model: str = MODEL
+) -> tuple[TranscribeRequest, Transcript]:
+    """A started video and the transcript the transcriber made of it: speakers SPEAKER_00… with these voices."""
     started = await uploaded_and_started(client, user)
     segments = []
     for i in range(len(voices)):
@@ -69,13 +68,28 @@ async def video_with_voices(
     message = TranscribeRequest(
         task_id=uuid.UUID(started["task_id"]), media_id=uuid.UUID(started["media_id"]), trace_id="t", audio_key="a"
     )
+    return message, transcript
+
+
+async def persist(conn: AsyncConnection[Any], message: TranscribeRequest, transcript: Transcript) -> None:
+    """What the transcriber's persist step does (voice matching included), in the caller's transaction."""
+    await persist_transcript(uuid.uuid4(), message, transcript)(conn)
+    await conn.execute("UPDATE tasks SET status = 'COMPLETED', finished_at = now() WHERE id = %s", (message.task_id,))
+
+
+async def video_with_voices(
+    client: AsyncTestClient[Any],
+    pool: AsyncConnectionPool[Any],
+    user: str,
+    voices: list[list[float] | None],
+    *,
+    model: str = MODEL,
+) -> str:
+    """A processed video whose speakers SPEAKER_00… have these voices, stored by the transcriber's persist."""
+    message, transcript = await transcribed(client, user, voices, model=model)
     async with pool.connection() as conn, conn.transaction():
-        await persist_transcript(uuid.uuid4(), message, transcript)(conn)
-        await conn.execute(
-            "UPDATE tasks SET status = 'COMPLETED', finished_at = now() WHERE id = %s", (message.task_id,)
-        )
-    media_id: str = started["media_id"]
-    return media_id
+        await persist(conn, message, transcript)
+    return str(message.media_id)
 
 
 async def speakers(client: AsyncTestClient[Any], media_id: str, user: str = "alice") -> dict[str, dict[str, Any]]:
@@ -305,3 +319,60 @@ async def test_deleting_a_video_takes_back_the_voices_learnt_from_it(
     later = await video_with_voices(client, pool, "alice", [same_voice(CAROL, 22), same_voice(ALICE, 23)])
     found = await speakers(client, later)
     assert (found["SPEAKER_00"]["name"], found["SPEAKER_01"]["name"]) == (None, "Alice")
+
+
+async def delete_video(pool: AsyncConnectionPool[Any], media_id: str) -> None:
+    """What deleting a video does to the database (its objects aside), in a transaction of its own."""
+    async with pool.connection() as conn, conn.transaction():
+        await forget_media_voices(conn, uuid.UUID(media_id))
+        await conn.execute(queries.delete_media, {"media_id": uuid.UUID(media_id)})
+
+
+async def test_a_profile_emptied_while_a_video_is_labelled_by_it_takes_that_label_back(
+    client: AsyncTestClient[Any], pool: AsyncConnectionPool[Any]
+) -> None:
+    # Given Carol's profile was learnt from one video only
+    first = await video_with_voices(client, pool, "alice", [CAROL])
+    await name(client, first, {"SPEAKER_00": "Carol"})
+    message, transcript = await transcribed(client, "alice", [same_voice(CAROL, 30)])
+    async with pool.connection() as labelling:
+        async with labelling.transaction():
+            # And the transcriber has just labelled a new video "Carol" by voice, not yet committed
+            await persist(labelling, message, transcript)
+            # When Alice deletes the first video meanwhile
+            deleting = asyncio.ensure_future(delete_video(pool, first))
+            await asyncio.sleep(1.0)
+            # Then the delete waits for the labelling to commit
+            assert not deleting.done()
+        await deleting
+
+    # And the profile went, and with it the name it gave the new video
+    assert await voices(client) == []
+    assert (await speakers(client, str(message.media_id)))["SPEAKER_00"] == {"label": "SPEAKER_00", "name": None}
+
+
+async def test_a_video_labelled_while_a_profile_is_emptied_is_not_given_its_name(
+    client: AsyncTestClient[Any], pool: AsyncConnectionPool[Any]
+) -> None:
+    # Given Carol's profile was learnt from one video only, and that video is being deleted (not yet committed)
+    first = await video_with_voices(client, pool, "alice", [CAROL])
+    await name(client, first, {"SPEAKER_00": "Carol"})
+    message, transcript = await transcribed(client, "alice", [same_voice(CAROL, 31)])
+    async with pool.connection() as deleting:
+        async with deleting.transaction():
+            await forget_media_voices(deleting, uuid.UUID(first))
+            await deleting.execute(queries.delete_media, {"media_id": uuid.UUID(first)})
+
+            # When the transcriber labels a new video with Carol's voice meanwhile
+            async def label() -> None:
+                async with pool.connection() as labelling, labelling.transaction():
+                    await persist(labelling, message, transcript)
+
+            labelled = asyncio.ensure_future(label())
+            await asyncio.sleep(1.0)
+            # Then it waits for the delete to commit
+            assert not labelled.done()
+        # And then succeeds (no error over a profile that is gone), without Carol's name
+        await labelled
+    assert await voices(client) == []
+    assert (await speakers(client, str(message.media_id)))["SPEAKER_00"] == {"label": "SPEAKER_00", "name": None}

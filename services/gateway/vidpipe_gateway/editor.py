@@ -17,7 +17,7 @@ from litestar.response import Redirect
 from psycopg import AsyncConnection
 
 from vidpipe.db.queries import queries
-from vidpipe.voices import learn_voice
+from vidpipe.voices import learn_voice, lock_speakers
 from vidpipe_gateway.auth import AUTH_OPTIONAL, CurrentUser
 from vidpipe_gateway.errors import ApiError, not_found
 from vidpipe_gateway.inputs import require_safe
@@ -119,6 +119,8 @@ class EditorService(MediaService):
             row = await _one(conn, queries.set_visibility, {"media_id": media_id, "visibility": value})
             return row["old_visibility"] if row else None
         if target == "speaker_name":
+            if transcript_id is not None:
+                await lock_speakers(conn, transcript_id)
             row = await _one(
                 conn, queries.rename_speaker, {"transcript_id": transcript_id, "label": key, "name": value}
             )

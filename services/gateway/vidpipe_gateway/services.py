@@ -26,7 +26,7 @@ from vidpipe.messages import JobOptions, ModerateRequest, StageMessage, Summariz
 from vidpipe.queues import QueueUrls, send_stage_message
 from vidpipe.settings import Settings
 from vidpipe.storage import CompletedPart, ObjectInfo, Storage
-from vidpipe.voices import forget_media_voices, learn_voice
+from vidpipe.voices import forget_media_voices, learn_voice, lock_speakers
 from vidpipe_gateway.auth import CurrentUser
 from vidpipe_gateway.errors import ApiError, not_found
 from vidpipe_gateway.inputs import require_safe, safe_filename, strip_unsafe
@@ -485,6 +485,7 @@ class MediaService:
             async with conn.transaction():
                 await self._owned(conn, media_id, user)
                 transcript = await self._transcript(conn, media_id)
+                await lock_speakers(conn, transcript["id"])
                 for label, name in names.items():
                     row = await _one(
                         conn, queries.rename_speaker, {"transcript_id": transcript["id"], "label": label, "name": name}
