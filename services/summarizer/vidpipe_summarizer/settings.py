@@ -60,7 +60,7 @@ class SummarizerSettings(BaseSettings):
         "$VIDPIPE_CACHE_DIR or ~/.cache/vidpipe, then llama-server-<llama-cpp-python version>/llama-server).",
     )
     local_context_tokens: int = Field(
-        4608,
+        5120,
         ge=512,
         description="llama-server -c: context window of the local model (its KV cache, ~28 KB a token for the "
         "1.5B); a transcript whose prompt and longest possible answer do not fit is summarised map-reduce.",
