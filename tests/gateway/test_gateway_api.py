@@ -27,16 +27,23 @@ PAGES = ["/", "/videos", "/videos/0b7c3d4e-1f2a-4b5c-8d9e-0f1a2b3c4d5e", "/searc
 async def test_every_page_shell_is_public_html_with_the_one_shared_header(
     client: AsyncTestClient[Any], path: str
 ) -> None:
-    from vidpipe_gateway.web import HEADER_MARKER, WEB_DIR
+    from vidpipe_gateway.web import HEADER_MARKER, PAGES_DIR
 
     response = await client.get(path)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     # The header file's markup, once, and no marker left: a page without the marker would lose its navigation
-    header = (WEB_DIR / "_header.html").read_text(encoding="utf-8")
+    header = (PAGES_DIR / "_header.html").read_text(encoding="utf-8")
     assert response.text.count(header) == 1
     assert HEADER_MARKER.strip() not in response.text
     assert response.text.count('<nav class="site-nav"') == 1
+
+
+@pytest.mark.parametrize("name", ["index.html", "video.html", "_header.html"])
+async def test_raw_page_shells_are_not_served_as_static_files(client: AsyncTestClient[Any], name: str) -> None:
+    # Only the composed pages are served: a raw shell (its header marker unfilled) or the header alone is not
+    assert (await client.get(f"/static/{name}")).status_code == 404
+    assert (await client.get("/static/app.js")).status_code == 200
 
 
 @pytest.mark.parametrize(

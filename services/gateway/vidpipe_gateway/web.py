@@ -1,4 +1,6 @@
-"""The web UI: static files under /static/ and the pages' HTML shells (their scripts call the API with the token)."""
+"""The web UI: scripts, styles and icons under /static/, and the pages' HTML shells at their routes (their scripts
+call the API with the token). The shells live apart from the static files (pages/, not web/) so that only the
+composed page is served, never a raw shell or the header fragment."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 
 WEB_DIR = Path(__file__).parent / "web"
+PAGES_DIR = Path(__file__).parent / "pages"
 # Every shell has this marker where the shared site header (brand, navigation, sign-in box) goes, so a new
 # page or link is added in one file, not in each page.
 HEADER_MARKER = "  <!-- site-header -->\n"
@@ -19,10 +22,10 @@ HEADER_MARKER = "  <!-- site-header -->\n"
 @functools.cache
 def page_html(name: str) -> str:
     """A page shell with the site header in place; read once per process (the files ship with the code)."""
-    shell = (WEB_DIR / name).read_text(encoding="utf-8")
+    shell = (PAGES_DIR / name).read_text(encoding="utf-8")
     if shell.count(HEADER_MARKER) != 1:
         raise ValueError(f"{name} must hold the site-header marker exactly once")
-    return shell.replace(HEADER_MARKER, (WEB_DIR / "_header.html").read_text(encoding="utf-8"))
+    return shell.replace(HEADER_MARKER, (PAGES_DIR / "_header.html").read_text(encoding="utf-8"))
 
 
 def page(name: str) -> Response[str]:
@@ -61,7 +64,7 @@ async def voices_page() -> Response[str]:
 
 def web_routes() -> list[Any]:
     # Composed now, so a shell without its marker stops the gateway at start instead of failing its page.
-    for shell in WEB_DIR.glob("*.html"):
+    for shell in PAGES_DIR.glob("*.html"):
         if not shell.name.startswith("_"):
             page_html(shell.name)
     return [
