@@ -328,6 +328,14 @@ def test_mend_cut_sentences_ends_a_capped_sentence_at_a_clause(cut: str, mended_
     assert second == ["They", "agree."]
 
 
+def test_mend_cut_sentences_breaks_cjk_clauses_without_spaces() -> None:
+    # A Chinese sentence the cap ended after "的" ("of"): it ends at its last "，" instead
+    clause = "发言人讨论了遥控器的设计"
+    cut = "，".join([clause] * 14) + "，他们认为菜单和显示器的设计的。"
+    assert SENTENCE_MAX_CHARS - 5 <= len(cut) <= SENTENCE_MAX_CHARS
+    assert mend_cut_sentences(cut, english=False) == "，".join([clause] * 14) + "。"
+
+
 @pytest.mark.parametrize(
     ("text", "english"),
     [

@@ -159,10 +159,11 @@ def bound_sentences(text: str, high: int) -> str:
 # A sentence this close to the cap was (most likely) ended by the grammar, not by the model: a word that no
 # longer fits leaves the model only an end mark or a one-character token ("simplicity,易.").
 _CUT_SLACK_CHARS = 5
-_CLAUSE_BREAK = re.compile(r"[,;:，、；：](?=\s|$)|\s[-–—](?=\s)")
+# Latin punctuation breaks a clause when a space follows it ("1,000" and "10:30" do not); CJK text has no spaces.
+_CLAUSE_BREAK = re.compile(r"[,;:](?=\s|$)|[，、；：]|\s[-–—](?=\s)")
 _TRAILING_PUNCTUATION = re.compile(r"[\s,;:，、；：\-–—]+$")
 _LAST_WORD = re.compile(r"\w+$")
-_ASCII_LETTER = re.compile(r"[A-Za-z]")
+_LETTER = re.compile(r"[^\W\d_]")
 # Words an English clause cannot end on; what a cut most often leaves ("for ease of.", "with a.").
 _DANGLING_ENGLISH_WORDS = (
     "a an the of for to and or but nor with without in on at by from as than that which who whose whom its "
@@ -188,7 +189,7 @@ def _mend(sentence: str, *, english: bool) -> str:
     end_mark, body = sentence[-1], sentence[:-1].rstrip()
     last = _LAST_WORD.search(body)
     # A one-character word in another script right before the cut is the model's way out of the cap.
-    if last and len(last.group()) == 1 and not last.group().isascii() and _ASCII_LETTER.search(body):
+    if last and len(last.group()) == 1 and not last.group().isascii() and _mostly_ascii(body):
         body = body[: last.start()]
     stripped = _TRAILING_PUNCTUATION.sub("", body)
     if stripped == body:
@@ -202,6 +203,11 @@ def _mend(sentence: str, *, english: bool) -> str:
             stripped = " ".join(words)
     stripped = _TRAILING_PUNCTUATION.sub("", stripped)
     return stripped + end_mark if len(stripped) >= 9 else sentence
+
+
+def _mostly_ascii(text: str) -> bool:
+    letters = _LETTER.findall(text)
+    return sum(letter.isascii() for letter in letters) > 0.8 * len(letters)
 
 
 def worst_case_output_tokens(schema: dict[str, Any]) -> int:
