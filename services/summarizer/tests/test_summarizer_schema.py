@@ -292,11 +292,20 @@ def test_half_a_name_is_not_a_keyword(phrase: str, cut: bool) -> None:
 
 
 def at_the_cap(head: str, tail: str) -> str:
-    """One sentence `head ... tail` as long as the pattern's cap allows, give or take a word: where the
-    grammar ends a model's longer sentence."""
-    filler = " menu" * ((SENTENCE_MAX_CHARS - len(head) - len(tail)) // len(" menu"))
+    """One sentence `head ... tail` a few characters short of the pattern's cap: where the grammar ends a
+    model's longer sentence, or the model itself."""
+    filler = " menu" * ((SENTENCE_MAX_CHARS - 1 - len(head) - len(tail)) // len(" menu"))
     sentence = head + filler + tail
-    assert SENTENCE_MAX_CHARS - 5 <= len(sentence) <= SENTENCE_MAX_CHARS
+    assert SENTENCE_MAX_CHARS - 5 <= len(sentence) < SENTENCE_MAX_CHARS
+    return sentence
+
+
+def at_exactly_the_cap(head: str, tail: str) -> str:
+    """`at_the_cap`, made exactly as long as the cap by putting some of its filler words in the plural."""
+    sentence = at_the_cap(head, tail)
+    short = SENTENCE_MAX_CHARS - len(sentence)
+    sentence = sentence.replace(" menu ", " menus ", short)
+    assert len(sentence) == SENTENCE_MAX_CHARS
     return sentence
 
 
@@ -314,10 +323,14 @@ def test_summary_pattern_caps_each_sentence() -> None:
         (at_the_cap("Speakers discuss remote controls", ", including a potential LCD display,."), " LCD display."),
         # ... or after a one-character way out in another script
         (at_the_cap("Speakers discuss remote controls", ", emphasizing simplicity,易."), " simplicity."),
-        # Mid-clause with a clause break late enough: the sentence ends at the break
-        (at_the_cap("Speakers discuss remote controls", ", aiming to simplify and improve ease."), " menu."),
-        # Mid-clause with no break: the words an English clause cannot end on go
+        # Mid-clause (a word no sentence ends on) with a clause break late enough: the sentence ends there
+        (at_the_cap("Speakers discuss remote controls", ", aiming to simplify it and the."), " menu."),
+        # ... with none: the words go
         (at_the_cap("Speakers discuss remote controls", " like mobile phones for ease of."), " for ease."),
+        # Exactly as long as the cap allows: ended at its last clause break (seen: "... on a new.")
+        (at_exactly_the_cap("Speakers discuss remote controls", ", emphasizing menus and symbols on a new."), " menu."),
+        # A mark of its own is not doubled
+        (at_the_cap("Speakers discuss remote controls", " and buttons etc.,."), " buttons etc."),
     ],
 )
 def test_mend_cut_sentences_ends_a_capped_sentence_at_a_clause(cut: str, mended_end: str) -> None:
@@ -328,12 +341,11 @@ def test_mend_cut_sentences_ends_a_capped_sentence_at_a_clause(cut: str, mended_
     assert second == ["They", "agree."]
 
 
-def test_mend_cut_sentences_breaks_cjk_clauses_without_spaces() -> None:
-    # A Chinese sentence the cap ended after "的" ("of"): it ends at its last "，" instead
+def test_mend_cut_sentences_ends_cjk_text_before_its_trailing_comma() -> None:
     clause = "发言人讨论了遥控器的设计"
-    cut = "，".join([clause] * 14) + "，他们认为菜单和显示器的设计的。"
+    cut = "，".join([clause] * 15) + "，。"
     assert SENTENCE_MAX_CHARS - 5 <= len(cut) <= SENTENCE_MAX_CHARS
-    assert mend_cut_sentences(cut, english=False) == "，".join([clause] * 14) + "。"
+    assert mend_cut_sentences(cut, english=False) == "，".join([clause] * 15) + "。"
 
 
 @pytest.mark.parametrize(
@@ -343,8 +355,14 @@ def test_mend_cut_sentences_breaks_cjk_clauses_without_spaces() -> None:
         ("Speakers talk about what phones are for. They agree on a menu for ease of.", True),
         # A capped sentence in another language keeps its words (the function-word list is English)
         (at_the_cap("Die Sprecher reden über Fernbedienungen", " über die Größe und."), False),
-        # ... and one whose end has nothing to cut at stays as it is
+        # ... and one that shows no cut stays as it is: it may well be the model's own end
         (at_the_cap("Speakers discuss remote controls", " and agree."), True),
+        (at_the_cap("Speakers discuss remote controls", ", and what the price should be."), True),
+        (at_the_cap("Speakers discuss remote controls", ", aiming to simplify and improve ease."), True),
+        # A French word with an accent is not a way out of the cap
+        (at_the_cap("Les intervenants parlent des télécommandes", " et vont jusqu'à."), False),
+        # Text without end marks (a server that ignores the pattern) is not mended
+        (at_the_cap("Speakers discuss remote controls", " for ease of"), True),
     ],
 )
 def test_mend_cut_sentences_keeps_sentences_it_cannot_tell_were_cut(text: str, english: bool) -> None:

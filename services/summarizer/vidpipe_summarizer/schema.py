@@ -10,6 +10,7 @@ lets a small model loop ("m-h-m-m-m...") until max_tokens cuts the JSON off.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -156,58 +157,81 @@ def bound_sentences(text: str, high: int) -> str:
     return " ".join(split_sentences(text)[:high])
 
 
-# A sentence this close to the cap was (most likely) ended by the grammar, not by the model: a word that no
-# longer fits leaves the model only an end mark or a one-character token ("simplicity,易.").
+# A sentence this close to the cap may have been ended by the grammar rather than by the model: a word that no
+# longer fits leaves the model only an end mark or a one-character token ("simplicity,易."). It is mended only
+# on evidence of a cut, since the model also ends sentences there by itself.
 _CUT_SLACK_CHARS = 5
-# Latin punctuation breaks a clause when a space follows it ("1,000" and "10:30" do not); CJK text has no spaces.
-_CLAUSE_BREAK = re.compile(r"[,;:](?=\s|$)|[，、；：]|\s[-–—](?=\s)")
 _TRAILING_PUNCTUATION = re.compile(r"[\s,;:，、；：\-–—]+$")
 _LAST_WORD = re.compile(r"\w+$")
 _LETTER = re.compile(r"[^\W\d_]")
-# Words an English clause cannot end on; what a cut most often leaves ("for ease of.", "with a.").
+# Where an English clause ends inside a sentence: a comma, semicolon or colon before a space (not "1,000" or
+# "10:30"), or a dash between spaces.
+_CLAUSE_BREAK = re.compile(r"[,;:](?=\s)|\s[-–—](?=\s)")
+# Words an English sentence does not end on: what a cut leaves ("for ease of.", "with a and."). Prepositions
+# that end questions and relative clauses ("what it is for", "who they spoke to") and verbs are not here.
 _DANGLING_ENGLISH_WORDS = (
-    "a an the of for to and or but nor with without in on at by from as than that which who whose whom its "
-    "their his her our your my this these those into onto about like such so if while because including "
-    "between among through over under is are was were be been"
+    "a an the of and or but nor than that which whose its their his her our your my such if while because "
+    "including into onto"
 )
 _DANGLING_ENGLISH = frozenset(_DANGLING_ENGLISH_WORDS.split())
 
 
 def mend_cut_sentences(text: str, *, english: bool) -> str:
-    """`text` with each sentence the length cap ended mid-clause ended at a clause instead: where the cut came
-    right after a comma the clause before it is complete; otherwise the sentence ends at its last clause
-    break if that keeps at least 40 % of it, or (English) without the words a clause cannot end on. Other
-    sentences, and a sentence that would come out shorter than 10 characters, are kept as they are."""
-    sentences = split_sentences(text)
+    """`text` with each sentence the length cap ended mid-clause ended at a clause instead.
+
+    Only a sentence within a few characters of the cap that shows the cut is touched: one that ends on a comma
+    (or other clause mark) or on a one-character word in another script ends before it, the clause before
+    being complete; one exactly as long as the cap, or (English) ending on a word a sentence does not end on,
+    ends at its last clause break if that keeps at least 40 % of it, else (English) without such words.
+    Text without end marks (a server that ignores the pattern) and a sentence that would come out shorter
+    than 10 characters are kept as they are."""
     return " ".join(
-        _mend(sentence, english=english) if len(sentence) >= SENTENCE_MAX_CHARS - _CUT_SLACK_CHARS else sentence
-        for sentence in sentences
+        _mend(sentence, english=english)
+        if SENTENCE_MAX_CHARS - _CUT_SLACK_CHARS <= len(sentence) <= SENTENCE_MAX_CHARS and sentence[-1] in SENTENCE_END
+        else sentence
+        for sentence in split_sentences(text)
     )
 
 
 def _mend(sentence: str, *, english: bool) -> str:
     end_mark, body = sentence[-1], sentence[:-1].rstrip()
     last = _LAST_WORD.search(body)
-    # A one-character word in another script right before the cut is the model's way out of the cap.
-    if last and len(last.group()) == 1 and not last.group().isascii() and _mostly_ascii(body):
+    escaped = bool(last and _is_escape(last.group(), body))
+    if escaped and last:
         body = body[: last.start()]
-    stripped = _TRAILING_PUNCTUATION.sub("", body)
-    if stripped == body:
-        breaks = [match.start() for match in _CLAUSE_BREAK.finditer(body)]
+    mended = _TRAILING_PUNCTUATION.sub("", body)
+    if mended == body and not escaped:
+        dangling = english and last is not None and last.group().casefold() in _DANGLING_ENGLISH
+        # A sentence exactly as long as the cap is a cut too: the model rarely ends one there by itself.
+        if not dangling and len(sentence) < SENTENCE_MAX_CHARS:
+            return sentence
+        breaks = [match.start() for match in _CLAUSE_BREAK.finditer(body) if _outside_brackets(body, match.start())]
         if breaks and breaks[-1] >= 0.4 * len(body):
-            stripped = body[: breaks[-1]]
-        elif english:
+            mended = body[: breaks[-1]]
+        else:
             words = body.split()
             while len(words) > 1 and words[-1].casefold() in _DANGLING_ENGLISH:
                 words.pop()
-            stripped = " ".join(words)
-    stripped = _TRAILING_PUNCTUATION.sub("", stripped)
-    return stripped + end_mark if len(stripped) >= 9 else sentence
+            mended = " ".join(words)
+        mended = _TRAILING_PUNCTUATION.sub("", mended)
+    if len(mended) < 10:
+        return sentence
+    # "... etc.," ends on its own mark.
+    return mended if mended[-1] in SENTENCE_END else mended + end_mark
 
 
-def _mostly_ascii(text: str) -> bool:
-    letters = _LETTER.findall(text)
-    return sum(letter.isascii() for letter in letters) > 0.8 * len(letters)
+def _is_escape(word: str, text: str) -> bool:
+    """A one-character word in another script than the rest: the model's way out of the cap ("易")."""
+    if len(word) != 1 or word.isascii() or unicodedata.name(word, "").startswith("LATIN"):
+        return False
+    letters: list[str] = _LETTER.findall(text)
+    ascii_letters = sum(letter.isascii() for letter in letters)
+    return ascii_letters > 0.8 * len(letters)
+
+
+def _outside_brackets(text: str, index: int) -> bool:
+    before = text[:index]
+    return before.count("(") == before.count(")") and before.count("[") == before.count("]")
 
 
 def worst_case_output_tokens(schema: dict[str, Any]) -> int:
