@@ -116,12 +116,22 @@ def match_voices(
     return sorted(matches, key=lambda m: m.label)
 
 
-async def lock_speakers(conn: AsyncConnection[Any], transcript_id: uuid.UUID) -> None:
-    """Call before changing a transcript's speaker names (in that transaction): renames and voice matching of
-    one transcript take turns. A rename locks the speaker, then its profiles; matching locks the profiles
-    (shared, see `label_known_voices`), then the speakers. Without this lock taken first, the two on one
-    transcript could deadlock."""
-    await conn.execute(queries.voice_lock_transcript, {"transcript_id": transcript_id})
+async def lock_owner_voices(conn: AsyncConnection[Any], owner_id: uuid.UUID) -> None:
+    """Take the owner's voice lock until the transaction ends; call it before the transaction locks anything.
+
+    Naming a speaker, taking a voice back (a name cleared, a video deleted), renaming, deleting or undoing a
+    voice, and matching a transcript against the owner's profiles each hold it, so they take turns. Without it
+    they lock speakers, profiles and embeddings in different orders (a rename: the speaker, its old profile,
+    then its new one; a match: profiles, then speakers) and could deadlock, or a match could label a speaker
+    from a profile being emptied and leave that name behind with no profile. Voices change rarely and
+    quickly, so one lock per user costs nothing that matters.
+    """
+    await conn.execute(queries.voice_lock_owner, {"owner_id": owner_id})
+
+
+async def lock_media_owner_voices(conn: AsyncConnection[Any], media_id: uuid.UUID) -> None:
+    """`lock_owner_voices` for the owner of this media (nothing if it is gone)."""
+    await conn.execute(queries.voice_lock_owner_of_media, {"media_id": media_id})
 
 
 async def label_known_voices(
@@ -135,11 +145,9 @@ async def label_known_voices(
 
     Earlier automatic labels are matched afresh (a profile may have learnt since); one that no longer matches
     goes back to the machine label. Names the user typed are never touched, and their profiles are taken.
-    The profiles matched against stay locked (shared) until the caller commits, so one emptied or deleted
-    meanwhile takes back the labels given here instead of leaving a name with no profile behind.
+    The caller holds the owner's voice lock (`lock_owner_voices`).
     """
     params = {"transcript_id": transcript_id}
-    await lock_speakers(conn, transcript_id)
     rows = await (await conn.execute(queries.voice_transcript_speakers_for_matching, params)).fetchall()
     if not rows:
         return []
@@ -190,8 +198,9 @@ async def learn_voice(
 
     Runs in the rename's transaction, after the display name was written (by a rename or by undoing one in
     the edit history). What the speaker gave an earlier name's profile is taken back first, so correcting a
-    typo leaves no trace in the wrong profile. The profile is always the transcript owner's. Returns the
-    profile that now holds the voice, or None (no name, or no voice recorded for this speaker).
+    typo leaves no trace in the wrong profile. The profile is always the transcript owner's, and the caller
+    holds the owner's voice lock (`lock_owner_voices`). Returns the profile that now holds the voice, or None
+    (no name, or no voice recorded for this speaker).
     """
     row = await (
         await conn.execute(queries.voice_speaker_for_update, {"transcript_id": transcript_id, "label": label})
@@ -235,10 +244,6 @@ async def learn_voice(
 
 
 async def _take_back(conn: AsyncConnection[Any], profile_id: uuid.UUID, model: str, voice: Sequence[float]) -> None:
-    # The profile first: a transcript being labelled holds it (shared) until it commits, so the labels it gives
-    # are there to be taken back if the profile empties; and no one locks an embedding before its profile.
-    if await (await conn.execute(queries.voice_profile_for_update, {"profile_id": profile_id})).fetchone() is None:
-        return
     held = await (
         await conn.execute(queries.voice_embedding_for_update, {"profile_id": profile_id, "model": model})
     ).fetchone()
@@ -260,7 +265,7 @@ async def forget_media_voices(conn: AsyncConnection[Any], media_id: uuid.UUID) -
     """Before a media is deleted (in the same transaction): take the voices its named speakers gave the
     owner's profiles back out, as if each name had been cleared. A voice is biometric data taken from that
     recording, so it goes with it; a profile learnt only there goes too, with the labels it gave elsewhere.
-    Returns how many voices were taken back."""
+    The caller holds the owner's voice lock (`lock_owner_voices`). Returns how many voices were taken back."""
     rows = await (await conn.execute(queries.voice_user_named_speakers_of_media, {"media_id": media_id})).fetchall()
     for row in rows:
         await _take_back(conn, row["voice_profile_id"], row["embedding_model"], row["embedding"])

@@ -9,18 +9,21 @@ real recordings in services/transcriber/tests/test_voice_matching.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar.testing import AsyncTestClient
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from vidpipe.db.queries import queries
 from vidpipe.messages import TranscribeRequest
+from vidpipe.settings import Settings
 from vidpipe.transcript import SpeakerSummary, Transcript, TranscriptSegment, TranscriptWord
-from vidpipe.voices import forget_media_voices
+from vidpipe_gateway.services import delete_media_rows
 from vidpipe_transcriber.handler import persist_transcript
 
 from .conftest import auth, uploaded_and_started
@@ -321,29 +324,59 @@ async def test_deleting_a_video_takes_back_the_voices_learnt_from_it(
     assert (found["SPEAKER_00"]["name"], found["SPEAKER_01"]["name"]) == (None, "Alice")
 
 
-async def delete_video(pool: AsyncConnectionPool[Any], media_id: str) -> None:
+@contextlib.asynccontextmanager
+async def connection(settings: Settings) -> AsyncIterator[AsyncConnection[Any]]:
+    """A connection of its own, outside the pools, for a transaction that must run beside another."""
+    async with await AsyncConnection.connect(settings.db.url.get_secret_value(), row_factory=dict_row) as conn:
+        yield conn
+
+
+async def delete_video(settings: Settings, media_id: str) -> None:
     """What deleting a video does to the database (its objects aside), in a transaction of its own."""
-    async with pool.connection() as conn, conn.transaction():
-        await forget_media_voices(conn, uuid.UUID(media_id))
-        await conn.execute(queries.delete_media, {"media_id": uuid.UUID(media_id)})
+    async with connection(settings) as conn, conn.transaction():
+        await delete_media_rows(conn, uuid.UUID(media_id), owner_id=await owner_of(conn, media_id))
+
+
+async def owner_of(conn: AsyncConnection[Any], media_id: str) -> uuid.UUID:
+    row = await (await conn.execute("SELECT owner_id FROM media WHERE id = %s", (media_id,))).fetchone()
+    assert row is not None
+    owner: uuid.UUID = row["owner_id"]
+    return owner
+
+
+async def blocked(settings: Settings, task: asyncio.Future[None]) -> bool:
+    """Whether `task` comes to wait on another transaction's lock (within 10 s) instead of finishing."""
+    async with connection(settings) as conn:
+        for _ in range(200):
+            if task.done():
+                return False
+            row = await (
+                await conn.execute(
+                    "SELECT count(*) AS waiting FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
+                )
+            ).fetchone()
+            if row and row["waiting"]:
+                return True
+            await asyncio.sleep(0.05)
+    return False
 
 
 async def test_a_profile_emptied_while_a_video_is_labelled_by_it_takes_that_label_back(
-    client: AsyncTestClient[Any], pool: AsyncConnectionPool[Any]
+    client: AsyncTestClient[Any], pool: AsyncConnectionPool[Any], settings: Settings
 ) -> None:
     # Given Carol's profile was learnt from one video only
     first = await video_with_voices(client, pool, "alice", [CAROL])
     await name(client, first, {"SPEAKER_00": "Carol"})
     message, transcript = await transcribed(client, "alice", [same_voice(CAROL, 30)])
-    async with pool.connection() as labelling:
+    async with connection(settings) as labelling:
         async with labelling.transaction():
             # And the transcriber has just labelled a new video "Carol" by voice, not yet committed
             await persist(labelling, message, transcript)
             # When Alice deletes the first video meanwhile
-            deleting = asyncio.ensure_future(delete_video(pool, first))
-            await asyncio.sleep(1.0)
+            deleting = asyncio.ensure_future(delete_video(settings, first))
             # Then the delete waits for the labelling to commit
-            assert not deleting.done()
+            assert await blocked(settings, deleting)
         await deleting
 
     # And the profile went, and with it the name it gave the new video
@@ -352,26 +385,24 @@ async def test_a_profile_emptied_while_a_video_is_labelled_by_it_takes_that_labe
 
 
 async def test_a_video_labelled_while_a_profile_is_emptied_is_not_given_its_name(
-    client: AsyncTestClient[Any], pool: AsyncConnectionPool[Any]
+    client: AsyncTestClient[Any], pool: AsyncConnectionPool[Any], settings: Settings
 ) -> None:
     # Given Carol's profile was learnt from one video only, and that video is being deleted (not yet committed)
     first = await video_with_voices(client, pool, "alice", [CAROL])
     await name(client, first, {"SPEAKER_00": "Carol"})
     message, transcript = await transcribed(client, "alice", [same_voice(CAROL, 31)])
-    async with pool.connection() as deleting:
+    async with connection(settings) as deleting:
         async with deleting.transaction():
-            await forget_media_voices(deleting, uuid.UUID(first))
-            await deleting.execute(queries.delete_media, {"media_id": uuid.UUID(first)})
+            await delete_media_rows(deleting, uuid.UUID(first), owner_id=await owner_of(deleting, first))
 
             # When the transcriber labels a new video with Carol's voice meanwhile
             async def label() -> None:
-                async with pool.connection() as labelling, labelling.transaction():
+                async with connection(settings) as labelling, labelling.transaction():
                     await persist(labelling, message, transcript)
 
             labelled = asyncio.ensure_future(label())
-            await asyncio.sleep(1.0)
             # Then it waits for the delete to commit
-            assert not labelled.done()
+            assert await blocked(settings, labelled)
         # And then succeeds (no error over a profile that is gone), without Carol's name
         await labelled
     assert await voices(client) == []

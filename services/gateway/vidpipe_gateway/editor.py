@@ -17,7 +17,7 @@ from litestar.response import Redirect
 from psycopg import AsyncConnection
 
 from vidpipe.db.queries import queries
-from vidpipe.voices import learn_voice, lock_speakers
+from vidpipe.voices import learn_voice, lock_owner_voices
 from vidpipe_gateway.auth import AUTH_OPTIONAL, CurrentUser
 from vidpipe_gateway.errors import ApiError, not_found
 from vidpipe_gateway.inputs import require_safe
@@ -79,6 +79,8 @@ class EditorService(MediaService):
     async def undo(self, user: CurrentUser, media_id: uuid.UUID, edit_id: int) -> UndoResponse:
         async with self._backends.pool.connection() as conn, conn.transaction():
             await self._owned(conn, media_id, user)
+            # Before any row lock: undoing a rename moves a voice between the owner's profiles.
+            await lock_owner_voices(conn, user.id)
             edit = await _one(conn, queries.editor_edit_for_media, {"edit_id": edit_id, "media_id": media_id})
             if edit is None:
                 raise not_found("edit")
@@ -119,8 +121,6 @@ class EditorService(MediaService):
             row = await _one(conn, queries.set_visibility, {"media_id": media_id, "visibility": value})
             return row["old_visibility"] if row else None
         if target == "speaker_name":
-            if transcript_id is not None:
-                await lock_speakers(conn, transcript_id)
             row = await _one(
                 conn, queries.rename_speaker, {"transcript_id": transcript_id, "label": key, "name": value}
             )

@@ -26,7 +26,7 @@ from vidpipe.messages import JobOptions, ModerateRequest, StageMessage, Summariz
 from vidpipe.queues import QueueUrls, send_stage_message
 from vidpipe.settings import Settings
 from vidpipe.storage import CompletedPart, ObjectInfo, Storage
-from vidpipe.voices import forget_media_voices, learn_voice, lock_speakers
+from vidpipe.voices import forget_media_voices, learn_voice, lock_owner_voices
 from vidpipe_gateway.auth import CurrentUser
 from vidpipe_gateway.errors import ApiError, not_found
 from vidpipe_gateway.inputs import require_safe, safe_filename, strip_unsafe
@@ -484,8 +484,8 @@ class MediaService:
         async with self._b.pool.connection() as conn:
             async with conn.transaction():
                 await self._owned(conn, media_id, user)
+                await lock_owner_voices(conn, user.id)
                 transcript = await self._transcript(conn, media_id)
-                await lock_speakers(conn, transcript["id"])
                 for label, name in names.items():
                     row = await _one(
                         conn, queries.rename_speaker, {"transcript_id": transcript["id"], "label": label, "name": name}
@@ -582,9 +582,19 @@ class MediaService:
         await self._b.storage.delete_prefix(upload_prefix)
         await self._b.storage.delete_prefix(f"media/{media_id}/")
         async with self._b.pool.connection() as conn, conn.transaction():
-            voices = await forget_media_voices(conn, media_id)
-            await conn.execute(queries.delete_media, {"media_id": media_id})
+            voices = await delete_media_rows(conn, media_id, owner_id=user.id)
         log.info("media_deleted", media_id=str(media_id), voices_taken_back=voices)
+
+
+async def delete_media_rows(conn: AsyncConnection[Any], media_id: uuid.UUID, *, owner_id: uuid.UUID) -> int:
+    """A media's rows, in the caller's transaction, with the voices its speakers gave the owner's profiles
+    (see `forget_media_voices`); returns how many voices were taken back. Locks in the order a completing
+    stage takes them: the media's stage runs, then the owner's voices."""
+    await conn.execute(queries.media_stage_runs_for_update, {"media_id": media_id})
+    await lock_owner_voices(conn, owner_id)
+    voices = await forget_media_voices(conn, media_id)
+    await conn.execute(queries.delete_media, {"media_id": media_id})
+    return voices
 
 
 class PeopleService:

@@ -19,7 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
 
 from vidpipe.db.queries import queries
-from vidpipe.voices import label_known_voices, undo_voice_label
+from vidpipe.voices import label_known_voices, lock_owner_voices, undo_voice_label
 from vidpipe_gateway.auth import CurrentUser
 from vidpipe_gateway.errors import ApiError, not_found
 from vidpipe_gateway.inputs import require_safe
@@ -65,6 +65,7 @@ class VoiceService:
             raise ApiError(400, "invalid_request", "a voice needs a name")
         async with self._b.pool.connection() as conn:
             async with conn.transaction():
+                await lock_owner_voices(conn, user.id)
                 try:
                     async with conn.transaction():  # a savepoint: the name clash must not end the transaction
                         row = await _one(
@@ -86,6 +87,7 @@ class VoiceService:
 
     async def delete(self, user: CurrentUser, profile_id: uuid.UUID) -> None:
         async with self._b.pool.connection() as conn, conn.transaction():
+            await lock_owner_voices(conn, user.id)
             owned = await _one(conn, queries.voice_profile_owned, {"profile_id": profile_id, "owner_id": user.id})
             if owned is None:
                 raise not_found("voice")
@@ -98,6 +100,7 @@ class VoiceService:
         async with self._b.pool.connection() as conn:
             async with conn.transaction():
                 transcript_id = await self._owned_transcript(conn, user, media_id)
+                await lock_owner_voices(conn, user.id)
                 undone = await undo_voice_label(conn, transcript_id, label)
                 if undone is None:
                     raise ApiError(409, "no_voice_label", f"speaker {label!r} has no automatic name to undo")
@@ -120,6 +123,7 @@ class VoiceService:
         async with self._b.pool.connection() as conn:
             async with conn.transaction():
                 transcript_id = await self._owned_transcript(conn, user, media_id)
+                await lock_owner_voices(conn, user.id)
                 await label_known_voices(conn, transcript_id)
             return SpeakersResponse(speakers=await speakers_body(conn, transcript_id))
 

@@ -15,7 +15,7 @@ from vidpipe.messages import SummarizeRequest, TranscribeRequest
 from vidpipe.settings import Settings
 from vidpipe.stage import Handler, StageContext, StageOutcome, StageSpec
 from vidpipe.transcript import save_transcript
-from vidpipe.voices import label_known_voices
+from vidpipe.voices import label_known_voices, lock_media_owner_voices
 from vidpipe_transcriber.engine import TranscriptionEngine, run
 from vidpipe_transcriber.loader import load_engine
 from vidpipe_transcriber.models import TranscribeOptions, Transcript
@@ -32,6 +32,8 @@ def persist_transcript(transcript_id: uuid.UUID, message: TranscribeRequest, tra
     """
 
     async def persist(conn: AsyncConnection[Any]) -> None:
+        # First, before saving locks anything: the labels below are given from the owner's voices.
+        await lock_media_owner_voices(conn, message.media_id)
         await save_transcript(
             conn, transcript, transcript_id=transcript_id, task_id=message.task_id, media_id=message.media_id
         )

@@ -760,19 +760,28 @@ WHERE s.transcript_id = %(transcript_id)s AND s.embedding IS NOT NULL
 GROUP BY s.label, s.embedding, s.embedding_model, s.name_source, m.owner_id
 ORDER BY s.label
 
--- name: voice_lock_transcript
--- Renames and voice matching of one transcript take turns (see vidpipe.voices.lock_speakers).
-SELECT id FROM transcripts WHERE id = %(transcript_id)s FOR NO KEY UPDATE
+-- name: voice_lock_owner
+-- Every change to one user's voices, and every match against them, holds this until its transaction ends
+-- (see vidpipe.voices.lock_owner_voices).
+SELECT pg_advisory_xact_lock(hashtextextended('vidpipe.voices:' || %(owner_id)s::text, 0))
+
+-- name: voice_lock_owner_of_media
+SELECT pg_advisory_xact_lock(hashtextextended('vidpipe.voices:' || owner_id::text, 0))
+FROM media WHERE id = %(media_id)s
+
+-- name: media_stage_runs_for_update
+-- Deleting a media locks its stage runs before the owner's voice lock: a stage completing for it locks its
+-- run first too (the transcriber then takes the voice lock to label speakers).
+SELECT sr.task_id FROM stage_runs sr JOIN tasks t ON t.id = sr.task_id
+WHERE t.media_id = %(media_id)s
+ORDER BY sr.task_id, sr.stage
+FOR UPDATE OF sr
 
 -- name: voice_profiles_for_model
--- Shared locks until the labelling transaction ends: a profile emptied or deleted meanwhile (its last name
--- cleared, its video deleted, the profile deleted) waits, then takes back the labels given here; one deleted
--- first is not seen. Profile before embedding, in profile order: the order every writer locks them in.
 SELECT p.id, p.name, e.embedding
 FROM voice_profiles p JOIN voice_embeddings e ON e.profile_id = p.id
 WHERE p.owner_id = %(owner_id)s AND e.model = %(model)s
-ORDER BY p.id
-FOR SHARE OF p, e
+ORDER BY p.name
 
 -- name: voice_set_auto_label
 -- Only over no name or an earlier automatic one: a name the user typed is never overwritten.
@@ -808,10 +817,6 @@ SELECT old_name, profile_id FROM cleared
 INSERT INTO voice_profiles (owner_id, name) VALUES (%(owner_id)s, %(name)s)
 ON CONFLICT (owner_id, name) DO UPDATE SET updated_at = now()
 RETURNING id
-
--- name: voice_profile_for_update
--- Taken before the profile's embeddings are changed (see voice_profiles_for_model for the order).
-SELECT id FROM voice_profiles WHERE id = %(profile_id)s FOR UPDATE
 
 -- name: voice_embedding_for_update
 SELECT embedding, samples FROM voice_embeddings
