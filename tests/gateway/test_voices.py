@@ -362,13 +362,21 @@ async def blocked(settings: Settings, task: asyncio.Future[None]) -> bool:
     return False
 
 
+async def carol_learnt_from_one_video(
+    client: AsyncTestClient[Any], pool: AsyncConnectionPool[Any], *, seed: int
+) -> tuple[str, tuple[TranscribeRequest, Transcript]]:
+    """Alice's video where she named Carol (Carol's whole profile), and a new one with Carol's voice, transcribed
+    but not yet saved."""
+    first = await video_with_voices(client, pool, "alice", [CAROL])
+    await name(client, first, {"SPEAKER_00": "Carol"})
+    return first, await transcribed(client, "alice", [same_voice(CAROL, seed)])
+
+
 async def test_a_profile_emptied_while_a_video_is_labelled_by_it_takes_that_label_back(
     client: AsyncTestClient[Any], pool: AsyncConnectionPool[Any], settings: Settings
 ) -> None:
     # Given Carol's profile was learnt from one video only
-    first = await video_with_voices(client, pool, "alice", [CAROL])
-    await name(client, first, {"SPEAKER_00": "Carol"})
-    message, transcript = await transcribed(client, "alice", [same_voice(CAROL, 30)])
+    first, (message, transcript) = await carol_learnt_from_one_video(client, pool, seed=30)
     async with connection(settings) as labelling:
         async with labelling.transaction():
             # And the transcriber has just labelled a new video "Carol" by voice, not yet committed
@@ -388,9 +396,7 @@ async def test_a_video_labelled_while_a_profile_is_emptied_is_not_given_its_name
     client: AsyncTestClient[Any], pool: AsyncConnectionPool[Any], settings: Settings
 ) -> None:
     # Given Carol's profile was learnt from one video only, and that video is being deleted (not yet committed)
-    first = await video_with_voices(client, pool, "alice", [CAROL])
-    await name(client, first, {"SPEAKER_00": "Carol"})
-    message, transcript = await transcribed(client, "alice", [same_voice(CAROL, 31)])
+    first, (message, transcript) = await carol_learnt_from_one_video(client, pool, seed=31)
     async with connection(settings) as deleting:
         async with deleting.transaction():
             await delete_media_rows(deleting, uuid.UUID(first), owner_id=await owner_of(deleting, first))
