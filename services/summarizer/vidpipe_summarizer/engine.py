@@ -27,7 +27,7 @@ import structlog
 
 from vidpipe.errors import PermanentError
 from vidpipe.stage import ProgressReporter
-from vidpipe_summarizer.keywords import rank_keywords
+from vidpipe_summarizer.keywords import language_code, rank_keywords
 from vidpipe_summarizer.llm import Completion, GenerationProgress, LlmBackend
 from vidpipe_summarizer.prompts import (
     SYSTEM_PROMPT,
@@ -189,15 +189,12 @@ class SummarizerEngine:
                     start=chunk[0].start,
                     end=chunk[-1].end,
                     title=_title(chunk_notes.title),
-                    summary=without_labels(
-                        _bounded_summary(
-                            chunk_notes.summary,
-                            CHUNK_SUMMARY_SENTENCES[1],
-                            min_chars=CHUNK_SUMMARY_MIN_CHARS,
-                            language=language,
-                        ),
+                    summary=_summary_text(
+                        chunk_notes.summary,
+                        CHUNK_SUMMARY_SENTENCES[1],
                         min_chars=CHUNK_SUMMARY_MIN_CHARS,
                         max_chars=CHUNK_SUMMARY_MAX_CHARS,
+                        language=language,
                     ),
                     keywords=chunk_notes.keywords,
                 )
@@ -431,15 +428,12 @@ class SummarizerEngine:
         )
         summary = Summary(
             title=_title(result.title),
-            summary=without_labels(
-                _bounded_summary(
-                    result.summary,
-                    SUMMARY_SENTENCES[1],
-                    min_chars=SUMMARY_MIN_CHARS,
-                    language=transcript.known_language,
-                ),
+            summary=_summary_text(
+                result.summary,
+                SUMMARY_SENTENCES[1],
                 min_chars=SUMMARY_MIN_CHARS,
                 max_chars=SUMMARY_MAX_CHARS,
+                language=transcript.known_language,
             ),
             keywords=keywords,
             chapters=chapters,
@@ -500,16 +494,19 @@ def _title(text: str) -> str:
     return without_labels(" ".join(text.split()), min_chars=TITLE_MIN_CHARS, max_chars=TITLE_MAX_CHARS)
 
 
-def _bounded_summary(text: str, max_sentences: int, *, min_chars: int, language: str | None) -> str:
-    """At most `max_sentences` sentences: what the schema's pattern already guarantees under constrained
-    decoding, enforced here for servers that ignore the pattern. A cut that would leave too little text
-    (a run of one-word "sentences") is not made. Sentences the pattern's length cap ended mid-clause are
-    mended (see `mend_cut_sentences`)."""
+def _summary_text(text: str, max_sentences: int, *, min_chars: int, max_chars: int, language: str | None) -> str:
+    """A summary (or a chunk's) as users read it: at most `max_sentences` sentences, what the schema's pattern
+    already guarantees under constrained decoding, enforced here for servers that ignore the pattern (a cut
+    that would leave too little text, a run of one-word "sentences", is not made); sentences the pattern's
+    length cap ended mid-clause mended (`mend_cut_sentences`); diarizer labels put in words."""
     cut = bound_sentences(text, max_sentences)
     if len(cut) < min_chars:
-        return " ".join(text.split())
-    mended = mend_cut_sentences(cut, english=(language or "").lower().partition("-")[0] == "en")
-    return mended if len(mended) >= min_chars else cut
+        cut = " ".join(text.split())
+    else:
+        english = language is not None and language_code(language) == "en"
+        mended = mend_cut_sentences(cut, english=english)
+        cut = mended if len(mended) >= min_chars else cut
+    return without_labels(cut, min_chars=min_chars, max_chars=max_chars)
 
 
 def _output_problem(completion: Completion) -> str:

@@ -79,10 +79,16 @@ _CLAUSE_BREAK = re.compile(r"[,;:.!?()\[\]{}\"“”]")
 _EDGE_PUNCTUATION = " \t\n.,;:!?\"'()[]{}“”‘’"
 
 
+def language_code(language: str | None) -> str:
+    """The two-letter code of a transcript language ("en" for "en-US"); unknown counts as English, the
+    local model's language."""
+    return (language or "en")[:2].lower()
+
+
 @functools.cache
 def function_words(language: str | None) -> frozenset[str]:
     """Words that never start or end a keyword: the English list above, else yake's list for the language."""
-    code = (language or "en")[:2].lower()
+    code = language_code(language)
     if code == "en":
         return ENGLISH_FUNCTION_WORDS | FILLER_WORDS | SPEECH_VERBS
     stoplist = resources.files("yake").joinpath("core", "StopwordsList", f"stopwords_{code}.txt")
@@ -155,7 +161,7 @@ def grounded_keywords(
     case and a plural "s"; with `distinct`, also a phrase inside another or containing it ("mobile" beside
     "mobile phone")."""
     stopwords = function_words(language)
-    english = (language or "en")[:2].lower() == "en"
+    english = language_code(language) == "en"
     seen = {_key(keyword) for keyword in already}
     seen_words = [set(_key(keyword).split()) for keyword in already]
     kept: list[str] = []
@@ -199,7 +205,7 @@ def yake_keywords(text: str, language: str | None, vocabulary: set[str], *, limi
     import yake  # lazy: only the top-up needs it
 
     extractor = yake.KeywordExtractor(
-        lan=(language or "en")[:2],
+        lan=language_code(language),
         n=MAX_PHRASE_WORDS,
         top=limit * 4,
         dedup_lim=0.7,

@@ -196,28 +196,31 @@ def mend_cut_sentences(text: str, *, english: bool) -> str:
 def _mend(sentence: str, *, english: bool) -> str:
     end_mark, body = sentence[-1], sentence[:-1].rstrip()
     last = _LAST_WORD.search(body)
-    escaped = bool(last and _is_escape(last.group(), body))
-    if escaped and last:
-        body = body[: last.start()]
-    mended = _TRAILING_PUNCTUATION.sub("", body)
-    if mended == body and not escaped:
+    if last and _is_escape(last.group(), body):
+        mended = _TRAILING_PUNCTUATION.sub("", body[: last.start()])
+    elif (stripped := _TRAILING_PUNCTUATION.sub("", body)) != body:
+        mended = stripped
+    else:
         dangling = english and last is not None and last.group().casefold() in _DANGLING_ENGLISH
         # A sentence exactly as long as the cap is a cut too: the model rarely ends one there by itself.
         if not dangling and len(sentence) < SENTENCE_MAX_CHARS:
             return sentence
-        breaks = [match.start() for match in _CLAUSE_BREAK.finditer(body) if _outside_brackets(body, match.start())]
-        if breaks and breaks[-1] >= 0.4 * len(body):
-            mended = body[: breaks[-1]]
-        else:
-            words = body.split()
-            while len(words) > 1 and words[-1].casefold() in _DANGLING_ENGLISH:
-                words.pop()
-            mended = " ".join(words)
-        mended = _TRAILING_PUNCTUATION.sub("", mended)
+        mended = _TRAILING_PUNCTUATION.sub("", _end_at_clause(body))
     if len(mended) < 10:
         return sentence
     # "... etc.," ends on its own mark.
     return mended if mended[-1] in SENTENCE_END else mended + end_mark
+
+
+def _end_at_clause(body: str) -> str:
+    """`body` up to its last clause break if that keeps 40 % of it, else without its dangling last words."""
+    breaks = [match.start() for match in _CLAUSE_BREAK.finditer(body) if _outside_brackets(body, match.start())]
+    if breaks and breaks[-1] >= 0.4 * len(body):
+        return body[: breaks[-1]]
+    words = body.split()
+    while len(words) > 1 and words[-1].casefold() in _DANGLING_ENGLISH:
+        words.pop()
+    return " ".join(words)
 
 
 def _is_escape(word: str, text: str) -> bool:
