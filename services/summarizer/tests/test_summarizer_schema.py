@@ -359,6 +359,8 @@ def test_mend_cut_sentences_ends_cjk_text_before_its_trailing_comma() -> None:
         (at_the_cap("Speakers discuss remote controls", " and agree."), True),
         (at_the_cap("Speakers discuss remote controls", ", and what the price should be."), True),
         (at_the_cap("Speakers discuss remote controls", ", aiming to simplify and improve ease."), True),
+        # ... even at exactly the cap with no clause break ("an" ends German sentences)
+        (at_exactly_the_cap("Die Sprecher sehen sich", " die neue Fernbedienung an."), False),
         # A French word with an accent is not a way out of the cap
         (at_the_cap("Les intervenants parlent des télécommandes", " et vont jusqu'à."), False),
         # Text without end marks (a server that ignores the pattern) is not mended

@@ -205,18 +205,21 @@ def _mend(sentence: str, *, english: bool) -> str:
         # A sentence exactly as long as the cap is a cut too: the model rarely ends one there by itself.
         if not dangling and len(sentence) < SENTENCE_MAX_CHARS:
             return sentence
-        mended = _TRAILING_PUNCTUATION.sub("", _end_at_clause(body))
+        mended = _TRAILING_PUNCTUATION.sub("", _end_at_clause(body, english=english))
     if len(mended) < 10:
         return sentence
     # "... etc.," ends on its own mark.
     return mended if mended[-1] in SENTENCE_END else mended + end_mark
 
 
-def _end_at_clause(body: str) -> str:
-    """`body` up to its last clause break if that keeps 40 % of it, else without its dangling last words."""
+def _end_at_clause(body: str, *, english: bool) -> str:
+    """`body` up to its last clause break if that keeps 40 % of it, else (English) without its dangling last
+    words; other languages keep theirs (German ends sentences on "an")."""
     breaks = [match.start() for match in _CLAUSE_BREAK.finditer(body) if _outside_brackets(body, match.start())]
     if breaks and breaks[-1] >= 0.4 * len(body):
         return body[: breaks[-1]]
+    if not english:
+        return body
     words = body.split()
     while len(words) > 1 and words[-1].casefold() in _DANGLING_ENGLISH:
         words.pop()
