@@ -24,22 +24,27 @@ PAGES = ["/", "/videos", "/videos/0b7c3d4e-1f2a-4b5c-8d9e-0f1a2b3c4d5e", "/searc
 
 
 @pytest.mark.parametrize("path", PAGES)
-async def test_every_page_shell_is_public_html_with_the_one_shared_header(
+async def test_every_page_shell_is_public_html_with_the_one_shared_head_and_header(
     client: AsyncTestClient[Any], path: str
 ) -> None:
-    from vidpipe_gateway.web import HEADER_MARKER, PAGES_DIR
+    from vidpipe_gateway.web import FRAGMENTS, PAGES_DIR
 
     response = await client.get(path)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    # The header file's markup, once, and no marker left: a page without the marker would lose its navigation
-    header = (PAGES_DIR / "_header.html").read_text(encoding="utf-8")
-    assert response.text.count(header) == 1
-    assert HEADER_MARKER.strip() not in response.text
+    # Each fragment's markup once and no marker left: a page without the marker would lose its navigation
+    # (header) or its stylesheet and charset (head)
+    for marker, fragment in FRAGMENTS.items():
+        assert response.text.count((PAGES_DIR / fragment).read_text(encoding="utf-8")) == 1
+        assert marker.strip() not in response.text
     assert response.text.count('<nav class="site-nav"') == 1
+    assert response.text.count('<link rel="stylesheet" href="/static/app.css">') == 1
+    # The charset comes first in <head>, where browsers look for it
+    text = response.text
+    assert text.index("<head>") < text.index('<meta charset="utf-8">') < text.index("<title>")
 
 
-@pytest.mark.parametrize("name", ["index.html", "video.html", "_header.html"])
+@pytest.mark.parametrize("name", ["index.html", "video.html", "_header.html", "_head.html"])
 async def test_raw_page_shells_are_not_served_as_static_files(client: AsyncTestClient[Any], name: str) -> None:
     # Only the composed pages are served: a raw shell (its header marker unfilled) or the header alone is not
     assert (await client.get(f"/static/{name}")).status_code == 404

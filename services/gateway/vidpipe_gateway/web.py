@@ -14,18 +14,23 @@ from litestar.static_files import create_static_files_router
 
 WEB_DIR = Path(__file__).parent / "web"
 PAGES_DIR = Path(__file__).parent / "pages"
-# Every shell has this marker where the shared site header (brand, navigation, sign-in box) goes, so a new
-# page or link is added in one file, not in each page.
+# Every shell has these two markers, where the shared <head> lines (charset, viewport, icon, stylesheet) and the
+# site header (brand, navigation, sign-in box) go, so a new page, link or stylesheet is added in one file, not
+# in each page. A shell keeps only its own title and script.
+HEAD_MARKER = "  <!-- site-head -->\n"
 HEADER_MARKER = "  <!-- site-header -->\n"
+FRAGMENTS = {HEAD_MARKER: "_head.html", HEADER_MARKER: "_header.html"}
 
 
 @functools.cache
 def page_html(name: str) -> str:
-    """A page shell with the site header in place; read once per process (the files ship with the code)."""
-    shell = (PAGES_DIR / name).read_text(encoding="utf-8")
-    if shell.count(HEADER_MARKER) != 1:
-        raise ValueError(f"{name} must hold the site-header marker exactly once")
-    return shell.replace(HEADER_MARKER, (PAGES_DIR / "_header.html").read_text(encoding="utf-8"))
+    """A page shell with the shared fragments in place; read once per process (the files ship with the code)."""
+    html = (PAGES_DIR / name).read_text(encoding="utf-8")
+    for marker, fragment in FRAGMENTS.items():
+        if html.count(marker) != 1:
+            raise ValueError(f"{name} must hold the marker {marker.strip()} exactly once")
+        html = html.replace(marker, (PAGES_DIR / fragment).read_text(encoding="utf-8"))
+    return html
 
 
 def page(name: str) -> Response[str]:
