@@ -4,8 +4,9 @@ SQS holds the only copy of a task's next step between two stages. If that copy i
 server keeps queues in memory and restarts empty; on AWS a message can be deleted by hand or purged), the
 task would wait for ever. Postgres knows enough to send it again:
 
-- the first stage's message is rebuilt the way the gateway built it (the upload's key, the task's options;
-  for a re-summarise task, the media's current transcript);
+- the first stage's message is rebuilt the way the gateway built it (the pinned copy of the upload, the
+  task's options; for a re-summarise task, the media's current transcript). A task whose start-processing
+  died before the upload was pinned has no such copy: it fails with a reason, and the user starts it again;
 - a later stage's message is the previous stage's outbox (`stage_runs.next_message`), the exact message the
   worker committed with its results.
 
@@ -83,8 +84,8 @@ def rebuild_message(row: dict[str, Any]) -> StageMessage | None:
         return message if stage_of(message) == stage else None
     options = msgspec.convert(row["options"] or {}, JobOptions)
     common = {"task_id": row["task_id"], "media_id": row["media_id"], "trace_id": row["trace_id"]}
-    if stage == "moderate":
-        return ModerateRequest(**common, video_key=row["object_key"], options=options)
+    if stage == "moderate" and row["source_key"] is not None:
+        return ModerateRequest(**common, video_key=row["source_key"], options=options)
     if stage == "summarize" and row["transcript_id"] is not None:
         return SummarizeRequest(**common, transcript_id=row["transcript_id"], options=options)
     return None
@@ -189,7 +190,10 @@ async def _reconcile_locked(
 
 
 async def _fail(pool: AsyncConnectionPool[Any], row: dict[str, Any], report: SweepReport) -> None:
-    reason = f"the {row['stage']} stage's input is gone (no message could be rebuilt after a lost message)"
+    if row["stage"] == "moderate" and row["source_key"] is None:
+        reason = "processing stopped before the upload was checked in; start processing again"
+    else:
+        reason = f"the {row['stage']} stage's input is gone (no message could be rebuilt after a lost message)"
     async with pool.connection() as conn, conn.transaction():
         failed = await (
             await conn.execute(

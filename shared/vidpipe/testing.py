@@ -22,8 +22,11 @@ async def create_task_row(
     subject: str = "tester",
     object_key: str | None = None,
     status: str = "UPLOAD_COMPLETE",
+    pinned: bool = True,
 ) -> tuple[uuid.UUID, uuid.UUID]:
-    """A user, a media and a task as the gateway would leave them after start-processing: (task, media)."""
+    """A user, a media and a task as the gateway would leave them after start-processing: (task, media).
+    The upload is pinned to `media/<media>/source/<task>/video.mp4` unless `pinned` is False (start-processing
+    died before the copy)."""
     async with pool.connection() as conn, conn.transaction():
         user = await (
             await conn.execute(queries.upsert_user, {"subject": subject, "email": None, "display_name": None})
@@ -60,7 +63,17 @@ async def create_task_row(
             "UPDATE tasks SET status = %(status)s, current_stage = 'moderate' WHERE id = %(id)s",
             {"status": status, "id": task["id"]},
         )
+        if pinned:
+            await conn.execute(
+                "UPDATE media SET source_key = %(key)s WHERE id = %(id)s",
+                {"key": pinned_source_key(media["id"], task["id"]), "id": media["id"]},
+            )
         return task["id"], media["id"]
+
+
+def pinned_source_key(media_id: uuid.UUID, task_id: uuid.UUID) -> str:
+    """Where `create_task_row` says the upload was pinned (the gateway's layout, with a fixed filename)."""
+    return f"media/{media_id}/source/{task_id}/video.mp4"
 
 
 async def task_row(pool: AsyncConnectionPool[Any], task_id: uuid.UUID) -> dict[str, Any]:

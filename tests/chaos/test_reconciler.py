@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 
 from vidpipe.messages import JobOptions, ModerateRequest, TranscribeRequest, decode_message
 from vidpipe.reconciler import reconcile, stuck_after_s
-from vidpipe.testing import create_task_row, task_events, task_row
+from vidpipe.testing import create_task_row, pinned_source_key, task_events, task_row
 
 from ..harness import Harness
 
@@ -71,17 +71,36 @@ async def test_after_a_restart_a_queued_task_gets_its_first_message_rebuilt_with
         )
     # When the stack starts again
     report = await reconcile(harness.pool, harness.sqs, harness.queues, idle_s=0, after_restart=True)
-    # Then exactly one moderate message, built as the gateway builds it, waits on the queue
+    # Then exactly one moderate message, built as the gateway builds it, waits on the queue: it names the pinned
+    # copy, not the upload key (client-writable, and deleted once pinned)
     assert report.resent == [(task_id, "moderate")]
     [message] = await _messages(harness, "moderate")
     assert message == ModerateRequest(
         task_id=task_id,
         media_id=media_id,
         trace_id="test",
-        video_key="uploads/u/v/talk.mp4",
+        video_key=pinned_source_key(media_id, task_id),
         options=JobOptions(language="en", max_speakers=2),
     )
     assert any(e["kind"] == "queued" and e["detail"].get("requeued") for e in await task_events(harness.pool, task_id))
+
+
+async def test_a_task_whose_upload_was_never_pinned_fails_instead_of_moderating_the_upload_key(
+    harness: Harness,
+) -> None:
+    # Given start-processing died between creating the task and pinning the upload
+    task_id, _ = await create_task_row(
+        harness.pool, subject="unpinned", object_key="uploads/u/v/swap.mp4", status="PENDING", pinned=False
+    )
+    # When the stack restarts
+    report = await reconcile(harness.pool, harness.sqs, harness.queues, idle_s=0, after_restart=True)
+    # Then no message names the key the client can still write to; the task fails with a reason instead, so
+    # its owner can start it again
+    assert report.resent == [] and report.failed == [task_id]
+    assert await _messages(harness, "moderate") == []
+    row = await task_row(harness.pool, task_id)
+    assert row["status"] == "FAILED" and row["error_code"] == "message_lost"
+    assert "start processing again" in row["error_message"]
 
 
 async def test_a_later_stage_gets_exactly_the_message_the_previous_stage_committed(harness: Harness) -> None:

@@ -383,9 +383,11 @@ INSERT INTO users (subject) VALUES (%(subject)s) ON CONFLICT (subject) DO NOTHIN
 -- name: sweep_unfinished_tasks
 -- Unfinished tasks that showed no sign of life (task update, claim heartbeat, stage finish, event) for
 -- idle_s seconds, with the current stage's claim not completed or failed. `stage` is the stage whose
--- message the task waits for; `outbox` is the previous stage's committed next message, if any.
+-- message the task waits for; `outbox` is the previous stage's committed next message, if any; `source_key`
+-- is the pinned copy moderation reads (NULL if start-processing died before pinning: the upload key is
+-- client-writable and, once pinned, deleted, so it is never what a rebuilt message names).
 SELECT t.id AS task_id, t.media_id, t.status, t.first_stage, t.trace_id, t.options,
-       COALESCE(t.current_stage, t.first_stage) AS stage, m.object_key, r.state AS run_state,
+       COALESCE(t.current_stage, t.first_stage) AS stage, m.source_key, r.state AS run_state,
        prev.next_message AS outbox,
        (SELECT tr.id FROM transcripts tr WHERE tr.media_id = t.media_id
         ORDER BY tr.created_at DESC LIMIT 1) AS transcript_id
