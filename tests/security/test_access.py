@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from vidpipe.settings import Settings
 
 from ..gateway.conftest import SECRET, auth, finish_with_transcript, uploaded_and_started
+from .helpers import record_verdict
 
 
 async def test_edit_history_is_for_the_owner_only(client: AsyncTestClient[Any], pool: AsyncConnectionPool[Any]) -> None:
@@ -61,9 +62,12 @@ async def test_a_token_with_an_empty_subject_creates_no_user(client: AsyncTestCl
     assert response.status_code == 401
 
 
-async def test_video_urls_handed_to_viewers_are_short_lived(client: AsyncTestClient[Any], settings: Settings) -> None:
+async def test_video_urls_handed_to_viewers_are_short_lived(
+    client: AsyncTestClient[Any], pool: AsyncConnectionPool[Any], settings: Settings
+) -> None:
     # A presigned URL cannot be revoked when the owner makes the media private again: keep its life short.
     started = await uploaded_and_started(client, "alice")
+    await record_verdict(pool, started, "allowed")  # only an allowed video plays for others
     media = f"/api/media/{started['media_id']}"
     await client.patch(media, json={"visibility": "public"}, headers=auth("alice"))
     url = (await client.get(media)).json()["video_url"]

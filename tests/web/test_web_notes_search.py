@@ -177,5 +177,14 @@ async def test_notes_and_images_inline_then_search_jumps_to_the_note(
         await other.goto(f"{base_url}/search?q=pelican#token={auth('mallory')['Authorization'].split()[1]}")
         nothing = "Nothing found for “pelican”."
         await expect(other.get_by_test_id("search-summary")).to_have_text(nothing, timeout=15_000)
+
+        # And when she makes the video public before moderation allowed it (no verdict is stored here), the
+        # other user reads the transcript but is told only the owner can play the video
+        async with httpx.AsyncClient(base_url=base_url, headers=auth("nora")) as api:
+            (await api.patch(f"/api/media/{media_id}", json={"visibility": "public"})).raise_for_status()
+        await other.goto(f"{base_url}/videos/{media_id}")
+        await expect(other.get_by_test_id("segment")).to_have_count(2, timeout=15_000)
+        await expect(other.locator("#player")).to_be_hidden()
+        await expect(other.locator("#no-video")).to_have_text(re.compile("^Only the owner can play this video"))
         assert errors == [], errors
         await browser.close()

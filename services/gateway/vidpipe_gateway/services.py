@@ -428,8 +428,11 @@ class MediaService:
         return transcript
 
     async def _response(self, conn: AsyncConnection[Any], media: dict[str, Any]) -> MediaResponse:
-        # Only the pinned copy is ever served: the upload key stays client-writable for a while.
-        source = media["source_key"]
+        # Only the pinned copy is ever served: the upload key stays client-writable for a while. Only its owner
+        # plays a video moderation has not allowed (still being checked, flagged for review, rejected), whatever
+        # its visibility: sharing it shares the transcript, not the picture.
+        playable = media["is_owner"] or media["moderation_verdict"] == "allowed"
+        source = media["source_key"] if playable else None
         expiry = self._b.settings.gateway.video_url_expiry_s
         video_url = await self._b.storage.presigned_get(source, expires_s=expiry) if source else None
         return await media_response(conn, media, video_url)

@@ -326,9 +326,12 @@ FROM media WHERE object_key = %(object_key)s AND owner_id = %(owner_id)s
 FOR UPDATE
 
 -- name: gateway_readable_media
--- As get_readable_media, plus the pinned source object: the only object a viewer is ever served.
+-- As get_readable_media, plus the pinned source object (the only object a viewer is ever served) and the
+-- latest moderation verdict (NULL while none), which decides whether anyone but the owner may play it.
 SELECT m.id, m.owner_id, m.object_key, m.source_key, m.filename, m.content_type, m.size_bytes, m.duration_s,
-       m.visibility, m.created_at, m.owner_id = %(viewer_id)s AS is_owner
+       m.visibility, m.created_at, m.owner_id = %(viewer_id)s AS is_owner,
+       (SELECT r.verdict FROM moderation_results r WHERE r.media_id = m.id
+        ORDER BY r.created_at DESC LIMIT 1) AS moderation_verdict
 FROM media m
 WHERE m.id = %(media_id)s
   AND (m.owner_id = %(viewer_id)s

@@ -95,6 +95,11 @@ function renderPlayer(media) {
     $("no-video").hidden = true;
   } else {
     player.hidden = true;
+    // The gateway plays a video moderation has not allowed for its owner only: say so to everyone else.
+    const withheld = !media.is_owner && media.moderation?.verdict !== "allowed";
+    $("no-video").textContent = withheld
+      ? "Only the owner can play this video: moderation has not allowed it (yet)."
+      : "The video is not available for playback.";
     $("no-video").hidden = false;
   }
 }

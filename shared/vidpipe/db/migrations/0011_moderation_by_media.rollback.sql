@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS moderation_results_media_idx;
