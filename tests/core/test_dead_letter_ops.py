@@ -70,3 +70,26 @@ async def test_redrive_never_reopens_a_task_that_failed_for_its_input(harness: H
     result = await redrive(settings, "moderate")
     assert (result.redriven, result.reopened_tasks) == (1, 0)
     assert (await task_row(harness.pool, message.task_id))["error_code"] == "not_a_video"
+
+
+async def test_redrive_of_an_older_letter_never_reopens_a_task_at_a_stage_that_completed(
+    harness: Harness, settings: Settings
+) -> None:
+    # Given moderate completed, then the task failed because its transcribe message was dead-lettered
+    message = await harness.new_task()
+    store = PostgresTaskStore(harness.pool)
+    token = uuid.uuid4()
+    await store.claim(message.task_id, "moderate", token, message_id="m", stale_after_s=60, receive_count=1)
+    next_message = TranscribeRequest(task_id=message.task_id, media_id=message.media_id, trace_id="t", audio_key="a")
+    assert await store.complete(message.task_id, "moderate", token, StageOutcome(next_message=next_message), detail={})
+    assert await store.fail_abandoned(
+        message.task_id, "transcribe", by=AbandonedBy.DEAD_LETTER, code="dead_lettered", message="m", stale_after_s=60
+    )
+    # When an operator redrives an older moderate letter of that task (a duplicate that was dead-lettered)
+    await harness.sqs.send_message(QueueUrl=harness.queues.dead_letter["moderate"], MessageBody=encode_message(message))
+    result = await redrive(settings, "moderate")
+    # Then the task is not reopened at moderate (its worker would drop the message and the task would stay
+    # PROCESSING for ever); it stays FAILED at transcribe, where a transcribe redrive or a retry can pick it up
+    assert (result.redriven, result.reopened_tasks) == (1, 0)
+    task = await task_row(harness.pool, message.task_id)
+    assert (task["status"], task["error_code"], task["current_stage"]) == ("FAILED", "dead_lettered", "transcribe")

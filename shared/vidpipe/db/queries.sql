@@ -289,11 +289,14 @@ FROM dead_letters WHERE stage = %(stage)s ORDER BY seen_at
 UPDATE dead_letters SET outcome = 'redriven', redriven_at = now() WHERE message_id = %(message_id)s
 
 -- name: reopen_failed_stage
--- An operator redrives a dead letter: a task that failed because its stage was abandoned runs that stage
--- again. Tasks that failed for another reason (bad input) or that finished are left as they are.
+-- An operator redrives a dead letter: a task that failed because this stage was abandoned runs that stage
+-- again. Tasks that failed for another reason (bad input), at another stage (an older letter of a stage that
+-- completed: reopening there would leave the task PROCESSING at a stage whose worker drops the message), or
+-- that finished are left as they are.
 UPDATE tasks SET status = 'PROCESSING', current_stage = %(stage)s, error_code = NULL, error_message = NULL,
     finished_at = NULL, updated_at = now()
 WHERE id = %(task_id)s AND status = 'FAILED' AND error_code IN ('dead_lettered', 'retries_exhausted')
+  AND EXISTS (SELECT 1 FROM stage_runs r WHERE r.task_id = tasks.id AND r.stage = %(stage)s AND r.state = 'failed')
 RETURNING id
 
 -- name: retry_failed_stage_run
