@@ -218,12 +218,17 @@ async def heartbeat(
     async def beat() -> None:
         while True:
             await asyncio.sleep(every_s)
+            # Each on its own: an unreachable queue must not let the claim go stale (another worker would take
+            # the stage over while this one still runs it), nor a database blip stop hiding the message.
             try:
                 await queues.set_visibility(delivery, visibility_s)
+            except Exception as error:
+                log.warning("heartbeat_visibility_failed", error=repr(error))
+            try:
                 if not await refresh_claim():
                     log.warning("heartbeat_claim_lost")
             except Exception as error:
-                log.warning("heartbeat_failed", error=repr(error))
+                log.warning("heartbeat_claim_refresh_failed", error=repr(error))
 
     task = asyncio.create_task(beat(), name="heartbeat")
     try:
