@@ -305,6 +305,9 @@ class InMemoryTaskStore:
     async def mark_handed_off(self, task_id: uuid.UUID, stage: Stage) -> None:
         self.runs[(task_id, stage)].handed_off = True
 
+    async def task_exists(self, task_id: uuid.UUID) -> bool:
+        return task_id in self.tasks
+
     async def retry(
         self,
         task_id: uuid.UUID,

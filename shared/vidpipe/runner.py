@@ -197,11 +197,21 @@ class StageRunner:
         if not await self.store.complete(message.task_id, self.stage, claim_token, outcome, detail=detail):
             # Our claim went stale and another delivery took it over (or the task ended): its results win.
             log.warning("claim_lost_results_discarded")
+            await self._remove_objects_of_a_deleted_task(message, outcome)
             return
         log.info("stage_completed", seconds=round(took_s, 3), final_status=outcome.final_status)
         if outcome.next_message is not None:
             await self._hand_off(message, outcome.next_message)
         await self.queues.delete(delivery)
+
+    async def _remove_objects_of_a_deleted_task(self, message: StageMessage, outcome: StageOutcome) -> None:
+        """The task is gone (its media deleted while this stage ran): what the handler stored would stay behind
+        with nothing pointing to it. Only then: a stale claim's keys are the winning delivery's keys too."""
+        if not outcome.stored_objects or self.storage is None or await self.store.task_exists(message.task_id):
+            return
+        for key in outcome.stored_objects:
+            await self.storage.delete_object(key)
+        log.info("deleted_task_objects_removed", objects=len(outcome.stored_objects))
 
     async def _hand_off(self, message: StageMessage, next_message: StageMessage) -> None:
         await self.queues.send(next_message)

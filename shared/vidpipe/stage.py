@@ -64,7 +64,10 @@ class StageOutcome:
 
     `persist` writes the stage's results inside the completion transaction. Exactly one of `next_message`
     (hand over to the next stage) or `final_status` (the task ends) is set; a REJECTED task carries its
-    `rejection` (build it with `StageOutcome.reject`).
+    `rejection` (build it with `StageOutcome.reject`). `stored_objects` are the storage keys the handler wrote
+    for this task: if the task is gone when the results would be committed (its media was deleted while the
+    stage ran, after the delete had cleared the media's objects), the runner deletes them, so nothing of a
+    deleted video stays behind.
     """
 
     persist: Persist | None = None
@@ -72,6 +75,7 @@ class StageOutcome:
     final_status: TaskStatus | None = None
     rejection: Rejection | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    stored_objects: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.next_message is None) == (self.final_status is None):

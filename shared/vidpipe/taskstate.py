@@ -213,6 +213,11 @@ class PostgresTaskStore:
         async with self.pool.connection() as conn, conn.transaction():
             await conn.execute(queries.mark_handed_off, {"task_id": task_id, "stage": stage})
 
+    async def task_exists(self, task_id: uuid.UUID) -> bool:
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(queries.task_exists, {"task_id": task_id})).fetchone()
+        return bool(row and row["present"])
+
     async def retry(
         self,
         task_id: uuid.UUID,

@@ -89,6 +89,10 @@ class TaskStore(Protocol):
 
     async def mark_handed_off(self, task_id: uuid.UUID, stage: Stage) -> None: ...
 
+    async def task_exists(self, task_id: uuid.UUID) -> bool:
+        """False once the task is gone (its media was deleted)."""
+        ...
+
     async def retry(
         self,
         task_id: uuid.UUID,

@@ -10,6 +10,7 @@ import pytest
 import skimage.data
 
 from vidpipe.messages import ModerateRequest
+from vidpipe.stage import StageContext, StageOutcome
 from vidpipe.testing import shipped_audio
 from vidpipe_moderator.engine import load_moderator
 from vidpipe_moderator.handler import make_handler, thumbnail_key
@@ -77,3 +78,31 @@ async def test_a_flagged_video_gets_no_thumbnail(harness: Harness, tmp_path: Pat
     )
     message = await moderate(harness, video, FLAG_FACES)
     assert await stored_thumbnail_key(harness, message) is None
+
+
+async def test_a_video_deleted_while_it_is_moderated_leaves_no_audio_or_thumbnail(
+    harness: Harness, tmp_path: Path
+) -> None:
+    # Given an allowed video whose owner deletes it while moderation runs: the gateway clears media/<id>/ and
+    # removes the rows, and only then does the stage store the audio and thumbnail it made
+    video = write_slideshow(
+        tmp_path / "clean.mp4", [skimage.data.coffee()], seconds_per_image=2, fps=5, audio=shipped_audio("jfk.flac")
+    )
+    handle = make_handler(load_moderator(ModeratorSettings()))
+
+    async def deleted_meanwhile(message: ModerateRequest, ctx: StageContext) -> StageOutcome:
+        outcome = await handle(message, ctx)
+        assert len(outcome.stored_objects) == 2  # the audio and the thumbnail, both stored by now
+        async with harness.pool.connection() as conn, conn.transaction():
+            await conn.execute("DELETE FROM media WHERE id = %s", (message.media_id,))
+        return outcome
+
+    created = await harness.new_task()
+    key = f"uploads/test/{uuid.uuid4()}/video.mp4"
+    await harness.storage.upload_file(video, key, "video/mp4")
+    await harness.send(ModerateRequest(task_id=created.task_id, media_id=created.media_id, trace_id="t", video_key=key))
+    consumer = harness.consumer(deleted_meanwhile)
+    harness.start(consumer)
+    await wait_until(lambda: consumer.processed == 1, timeout_s=120)
+    # Then nothing the stage stored for the deleted video stays in the bucket
+    assert await harness.storage.delete_prefix(f"media/{created.media_id}/") == 0

@@ -110,6 +110,7 @@ def make_handler(moderator: Moderator) -> Handler[ModerateRequest]:
                 audio_key=key,
             ),
             detail=detail,
+            stored_objects=(key,) if thumbnail is None else (key, thumbnail),
         )
 
     return handle

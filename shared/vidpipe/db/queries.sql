@@ -40,6 +40,10 @@ SET state = 'completed', finished_at = now(), next_message = %(next_message)s
 WHERE task_id = %(task_id)s AND stage = %(stage)s AND claim_token = %(claim_token)s AND state = 'running'
 RETURNING attempt
 
+-- name: task_exists
+-- Whether the task is still there (deleting its media deletes it).
+SELECT EXISTS (SELECT 1 FROM tasks WHERE id = %(task_id)s) AS present
+
 -- name: mark_handed_off
 UPDATE stage_runs SET handed_off_at = now() WHERE task_id = %(task_id)s AND stage = %(stage)s
 
