@@ -84,6 +84,7 @@ class Consumer:
             wait_s=cfg.wait_time_s,
             visibility_s=cfg.visibility_timeout_s,
             liveness_file=cfg.heartbeat_file,
+            store_reachable=store.reachable,
         )
         self.scale_in = ScaleInProtection(
             scale_in_guard or NoScaleInGuard(), idle_after_s=cfg.scale_in_idle_s, is_busy=self.is_busy
@@ -157,7 +158,9 @@ class Consumer:
                     await self.runner.process(delivery)
                 except Exception as error:
                     # Bookkeeping itself failed (database or SQS down): the delivery stays hidden until its
-                    # visibility timeout ends and then comes back, so nothing is lost; keep the slot alive.
+                    # visibility timeout ends and then comes back, so nothing is lost; keep the slot alive, and
+                    # receive nothing more until the store answers (each receive counts toward the DLQ).
                     log.error("delivery_bookkeeping_failed", error=repr(error), exc_info=error)
+                    self.buffer.store_failed()
                 finally:
                     self.processed += 1

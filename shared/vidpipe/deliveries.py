@@ -3,7 +3,8 @@
 `StageQueues` is the small protocol the stage runner is written against (receive, delete, change
 visibility, hand a message to the next stage, copy a body to the dead-letter queue); `SqsStageQueues` is the
 real one and `vidpipe.memory.InMemoryQueues` the unit tier's. `DeliveryBuffer` keeps up to
-`concurrency + prefetch` deliveries received and releases the unstarted ones at shutdown; `heartbeat`
+`concurrency + prefetch` deliveries received (receiving nothing while the task store is unreachable) and
+releases the unstarted ones at shutdown; `heartbeat`
 keeps a running delivery hidden and its claim fresh.
 """
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("vidpipe.deliveries")
 
 ERROR_ATTRIBUTE = "vidpipe_error"  # set on bodies the consumer itself copied to a DLQ
+# While the task store is unreachable the receiver probes it at these intervals (doubling).
+STORE_PROBE_FIRST_S = 1.0
+STORE_PROBE_MAX_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -129,15 +133,26 @@ class DeliveryBuffer:
         wait_s: int,
         visibility_s: int,
         liveness_file: str | None = None,
+        store_reachable: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.queues = queues
         self.capacity = capacity
         self.wait_s = wait_s
         self.visibility_s = visibility_s
         self.liveness_file = liveness_file
+        self.store_reachable = store_reachable
         self.in_flight = 0
         self._buffer: asyncio.Queue[Delivery] = asyncio.Queue()
         self._room = asyncio.Condition()
+        self._store_suspect = False
+        self.receiving_paused = False
+        """True while the receiver waits for the task store to answer again."""
+
+    def store_failed(self) -> None:
+        """A delivery's bookkeeping failed: receive nothing more until the task store answers again. Every
+        receive counts toward the queue's dead-letter limit, so receiving during a database outage would
+        dead-letter healthy tasks; paused, an outage costs each message at most the one receive in hand."""
+        self._store_suspect = True
 
     @property
     def buffered(self) -> int:
@@ -147,6 +162,9 @@ class DeliveryBuffer:
         while not stop.is_set():
             if self.liveness_file:
                 Path(self.liveness_file).touch()  # noqa: ASYNC240 (a metadata write, no real wait)
+            if self._store_suspect:
+                await self._wait_for_store(stop)
+                continue
             async with self._room:
                 await self._room.wait_for(lambda: stop.is_set() or self.in_flight + self.buffered < self.capacity)
                 if stop.is_set():
@@ -161,6 +179,23 @@ class DeliveryBuffer:
                 continue
             for delivery in received:
                 await self._buffer.put(delivery)
+
+    async def _wait_for_store(self, stop: asyncio.Event) -> None:
+        """Probe the store with back-off (1 s doubling to 30 s) until it answers or `stop` is set."""
+        delay = STORE_PROBE_FIRST_S
+        while not stop.is_set():
+            if self.store_reachable is None or await self.store_reachable():
+                self._store_suspect = False
+                if self.receiving_paused:
+                    log.info("receiving_resumed_store_reachable")
+                    self.receiving_paused = False
+                return
+            if not self.receiving_paused:
+                log.warning("receiving_paused_store_unreachable")
+                self.receiving_paused = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, STORE_PROBE_MAX_S)
 
     async def wake(self) -> None:
         """A receiver waiting for room must not outlive a stop."""

@@ -198,6 +198,8 @@ class InMemoryTaskStore:
         self.events: list[Event] = []
         self.dead_letters: dict[str, dict[str, Any]] = {}
         self.persisted = RecordingConnection()
+        self.unreachable = False
+        """A database outage: claims raise and `reachable` says False until it is cleared."""
 
     # ------------------------------------------------------------------ test helpers
 
@@ -228,6 +230,8 @@ class InMemoryTaskStore:
         stale_after_s: float,
         receive_count: int,
     ) -> Claim:
+        if self.unreachable:
+            raise ConnectionError("the task store is unreachable")
         task = self.tasks.get(task_id)
         if task is None:
             return Claim(ClaimResult.NOT_RUNNABLE, reason="task no longer exists")
@@ -307,6 +311,9 @@ class InMemoryTaskStore:
 
     async def task_exists(self, task_id: uuid.UUID) -> bool:
         return task_id in self.tasks
+
+    async def reachable(self) -> bool:
+        return not self.unreachable
 
     async def retry(
         self,

@@ -19,6 +19,9 @@ from vidpipe.settings import Stage
 from vidpipe.stage import TERMINAL_STATUSES, StageOutcome, TaskStatus
 from vidpipe.taskstore import AbandonedBy, Claim, ClaimResult, next_stage
 
+# How long `reachable` waits for a pooled connection before it answers "not now".
+REACHABLE_TIMEOUT_S = 5.0
+
 
 async def insert_event(
     conn: AsyncConnection[Any],
@@ -217,6 +220,14 @@ class PostgresTaskStore:
         async with self.pool.connection() as conn:
             row = await (await conn.execute(queries.task_exists, {"task_id": task_id})).fetchone()
         return bool(row and row["present"])
+
+    async def reachable(self) -> bool:
+        try:
+            async with self.pool.connection(timeout=REACHABLE_TIMEOUT_S) as conn:
+                await conn.execute("SELECT 1")
+        except Exception:  # any failure means "not now"; the caller asks again later
+            return False
+        return True
 
     async def retry(
         self,

@@ -93,6 +93,10 @@ class TaskStore(Protocol):
         """False once the task is gone (its media was deleted)."""
         ...
 
+    async def reachable(self) -> bool:
+        """Whether the store answers right now (its database is up); never raises."""
+        ...
+
     async def retry(
         self,
         task_id: uuid.UUID,

@@ -134,3 +134,13 @@ async def test_a_duplicate_of_a_stage_running_past_four_visibility_timeouts_comp
     assert (await task_row(harness.pool, message.task_id))["status"] == "PROCESSING"
     assert await harness.drain(harness.queues.dead_letter["moderate"], wait_s=0) == []
     assert len(await harness.drain(harness.queues.main["transcribe"])) == 1
+
+
+async def test_the_store_says_whether_its_database_answers(harness: Harness) -> None:
+    from vidpipe.db.pool import open_pool
+
+    assert await PostgresTaskStore(harness.pool).reachable()
+    # A pool that can no longer reach the database (closed here; a stopped server answers the same way)
+    gone = await open_pool(harness.settings.db, name="gone")
+    await gone.close()
+    assert not await PostgresTaskStore(gone).reachable()

@@ -514,3 +514,26 @@ async def test_scale_in_protection_is_held_while_busy_and_dropped_when_idle(worl
     assert changes[-1] is True  # still busy: never dropped mid-job
     release.set()
     await eventually(lambda: consumer.processed == 1 and changes[-1] is False)
+
+
+async def test_a_database_outage_pauses_receiving_so_it_cannot_dead_letter_a_healthy_task(world: World) -> None:
+    # Given a task waiting for moderation while the database is down
+    message = world.new_task()
+    world.send(message)
+    world.store.unreachable = True
+    consumer = world.consumer(hand_over)
+    world.start(consumer)
+    # When the worker receives it, its claim fails (the delivery goes back after the visibility timeout) and
+    # the worker stops receiving
+    await eventually(lambda: consumer.processed == 1 and consumer.buffer.receiving_paused)
+    # Then, however many visibility timeouts the outage lasts, the worker does not receive it again (each
+    # receive counts toward the dead-letter limit of 4)
+    for _ in range(6):
+        world.clock.advance(VISIBILITY_S + 1)
+        await asyncio.sleep(0.02)
+    assert consumer.processed == 1
+    assert world.broker.bodies("moderate-dlq") == []
+    # And once the database answers again, the task runs and moves on
+    world.store.unreachable = False
+    await eventually(lambda: world.store.tasks[message.task_id].current_stage == "transcribe", timeout_s=5)
+    assert consumer.processed == 2 and not consumer.buffer.receiving_paused
