@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 from vidpipe.settings import Settings
 
 from ..gateway.conftest import auth, put, reserve
+from ..gateway.test_annotations import media_with_transcript
 from .helpers import client_with
 
 GiB = 1024**3
@@ -52,6 +53,25 @@ async def test_daily_bytes_and_uploads_are_capped(settings: Settings) -> None:
         refused = await reserve(client, "bob", size=5 * GiB)
         assert refused.json()["code"] == "quota_exceeded"
         assert int(refused.headers["retry-after"]) > 3600  # the window is 24 h from the first reservation
+
+
+async def test_note_images_count_toward_the_daily_bytes_but_not_the_number_of_uploads(
+    settings: Settings, pool: AsyncConnectionPool[Any]
+) -> None:
+    # Given alice's one upload of the day (5 bytes) with a transcript, under a 3005-byte, one-upload day
+    async with client_with(settings, daily_uploads=1, daily_upload_bytes=3005) as client:
+        media = await media_with_transcript(client, pool, "alice")
+
+        async def reserve_image(size: int) -> Any:
+            body = {"time_s": 1.0, "content_type": "image/png", "size": size}
+            return await client.post(f"{media}/annotations/images", json=body, headers=auth("alice"))
+
+        # Then images may still be added although her one upload is used (they are not uploads)...
+        assert [(await reserve_image(1000)).status_code for _ in range(3)] == [201] * 3
+        # ...but their bytes count: the day's 3005 bytes are spent, for images and videos alike
+        refused = await reserve_image(1)
+        assert (refused.status_code, refused.json()["code"]) == (429, "quota_exceeded")
+        assert int(refused.headers["retry-after"]) > 0
 
 
 async def test_concurrent_tasks_per_user_are_capped(settings: Settings) -> None:

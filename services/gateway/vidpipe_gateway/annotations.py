@@ -28,7 +28,7 @@ from vidpipe_gateway.auth import AUTH_OPTIONAL, CurrentUser
 from vidpipe_gateway.errors import ApiError, not_found
 from vidpipe_gateway.inputs import require_safe
 from vidpipe_gateway.results import latest_transcript
-from vidpipe_gateway.services import Backends
+from vidpipe_gateway.services import Backends, check_daily_quota, record_upload
 
 log = structlog.get_logger("vidpipe.gateway")
 
@@ -259,7 +259,8 @@ class AnnotationService:
         async with self._b.pool.connection() as conn, conn.transaction():
             media = await owned_media(conn, media_id, user)
             await self._check_place(conn, media, data.time_s, data.after_segment)
-            await conn.execute(queries.gateway_lock_user, {"user_id": user.id})
+            # Images count toward the owner's daily upload bytes like videos (this locks the user's row).
+            await check_daily_quota(conn, self._b.settings.gateway, user, data.size, kind="image")
             await self._check_room(conn, media_id)
             # Under the media's upload prefix, which deleting the media removes with everything else in it.
             upload_key = f"{media['object_key'].rsplit('/', 1)[0]}/annotations/{annotation_id}.{extension}"
@@ -278,6 +279,7 @@ class AnnotationService:
                     "size_bytes": data.size,
                 },
             )
+            await record_upload(conn, user, media_id, data.size, kind="image")
         assert row is not None
         url = await self._b.storage.presigned_put(upload_key, content_type, expiry, data.size)
         return ImageUpload(

@@ -24,7 +24,7 @@ from vidpipe.db.queries import queries
 from vidpipe.errors import PermanentError
 from vidpipe.messages import JobOptions, ModerateRequest, StageMessage, SummarizeRequest, stage_of
 from vidpipe.queues import QueueUrls, send_stage_message
-from vidpipe.settings import Settings
+from vidpipe.settings import GatewaySettings, Settings
 from vidpipe.storage import CompletedPart, ObjectInfo, Storage
 from vidpipe.voices import forget_media_voices, learn_voice, lock_owner_voices
 from vidpipe_gateway.auth import CurrentUser
@@ -60,6 +60,8 @@ log = structlog.get_logger("vidpipe.gateway")
 UNREACHABLE = "the processing queue could not be reached; try again"
 _TRACE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _DAY = timedelta(hours=24)
+# What a reservation in the upload ledger is: a video (or recording), or the image of a note.
+UploadKind = Literal["media", "image"]
 LIVE = frozenset({"PENDING", "UPLOAD_COMPLETE", "PROCESSING"})
 
 
@@ -114,6 +116,37 @@ async def _send(backends: Backends, message: StageMessage) -> None:
             )
         raise ApiError(503, "queue_unavailable", UNREACHABLE) from error
     log.info("task_queued", task_id=str(message.task_id), media_id=str(message.media_id), trace_id=message.trace_id)
+
+
+async def check_daily_quota(
+    conn: AsyncConnection[Any], gw: GatewaySettings, user: CurrentUser, size: int, *, kind: UploadKind
+) -> None:
+    """Refuse (429) a reservation past the user's 24-hour limits: bytes for videos and note images alike, the
+    number of uploads for videos. Locks the user's row, so concurrent reservations take turns."""
+    await conn.execute(queries.gateway_lock_user, {"user_id": user.id})
+    usage = await _one(conn, queries.gateway_upload_usage, {"user_id": user.id})
+    assert usage is not None
+    retry_after = int((usage["oldest"] + _DAY - datetime.now(UTC)).total_seconds()) if usage["oldest"] else 3600
+    if kind == "media" and gw.daily_uploads and usage["uploads"] >= gw.daily_uploads:
+        raise ApiError(
+            429, "quota_exceeded", f"at most {gw.daily_uploads} uploads per 24 hours", retry_after_s=retry_after
+        )
+    if gw.daily_upload_bytes and usage["bytes"] + size > gw.daily_upload_bytes:
+        raise ApiError(
+            429,
+            "quota_exceeded",
+            f"uploads are limited to {gw.daily_upload_bytes} bytes per 24 hours ({usage['bytes']} already reserved)",
+            retry_after_s=retry_after,
+        )
+
+
+async def record_upload(
+    conn: AsyncConnection[Any], user: CurrentUser, media_id: uuid.UUID, size: int, *, kind: UploadKind
+) -> None:
+    """Count a reservation toward the daily limits (never refunded, not even by deleting the media)."""
+    await conn.execute(
+        queries.gateway_record_upload, {"user_id": user.id, "media_id": media_id, "size_bytes": size, "kind": kind}
+    )
 
 
 async def _check_live_task_quota(backends: Backends, conn: AsyncConnection[Any], user: CurrentUser) -> None:
@@ -172,7 +205,7 @@ class UploadService:
         key = f"uploads/{user.id}/{media_id}/{safe_filename(filename)}"
         expires_at = datetime.now(UTC) + timedelta(seconds=gw.presign_expiry_s)
         async with self._b.pool.connection() as conn, conn.transaction():
-            await self._check_daily_quota(conn, user, data.size)
+            await check_daily_quota(conn, gw, user, data.size, kind="media")
             upload_id = await self._b.storage.create_multipart(key, content_type) if multipart else None
             await conn.execute(
                 queries.insert_media,
@@ -186,9 +219,7 @@ class UploadService:
                     "upload_id": upload_id,
                 },
             )
-            await conn.execute(
-                queries.gateway_record_upload, {"user_id": user.id, "media_id": media_id, "size_bytes": data.size}
-            )
+            await record_upload(conn, user, media_id, data.size, kind="media")
         if upload_id is None:
             url = await self._b.storage.presigned_put(key, content_type, gw.presign_expiry_s, data.size)
             return UploadUrlResponse(
@@ -222,25 +253,6 @@ class UploadService:
             part_size=gw.multipart_part_bytes,
             parts=parts,
         )
-
-    async def _check_daily_quota(self, conn: AsyncConnection[Any], user: CurrentUser, size: int) -> None:
-        gw = self._gw
-        await conn.execute(queries.gateway_lock_user, {"user_id": user.id})
-        usage = await _one(conn, queries.gateway_upload_usage, {"user_id": user.id})
-        assert usage is not None
-        retry_after = int((usage["oldest"] + _DAY - datetime.now(UTC)).total_seconds()) if usage["oldest"] else 3600
-        if gw.daily_uploads and usage["uploads"] >= gw.daily_uploads:
-            raise ApiError(
-                429, "quota_exceeded", f"at most {gw.daily_uploads} uploads per 24 hours", retry_after_s=retry_after
-            )
-        if gw.daily_upload_bytes and usage["bytes"] + size > gw.daily_upload_bytes:
-            raise ApiError(
-                429,
-                "quota_exceeded",
-                f"uploads are limited to {gw.daily_upload_bytes} bytes per 24 hours "
-                f"({usage['bytes']} already reserved)",
-                retry_after_s=retry_after,
-            )
 
     async def complete(self, user: CurrentUser, data: CompleteUploadRequest) -> dict[str, str]:
         media = await self._multipart_media(user, data.object_key, data.upload_id)

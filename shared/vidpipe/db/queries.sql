@@ -314,12 +314,16 @@ WHERE task_id = %(task_id)s AND stage = %(stage)s AND state = 'failed'
 SELECT id FROM users WHERE id = %(user_id)s FOR UPDATE
 
 -- name: gateway_upload_usage
--- What a user reserved in the last 24 hours (deleted media still count: the ledger is never refunded).
-SELECT count(*) AS uploads, COALESCE(sum(size_bytes), 0)::bigint AS bytes, min(created_at) AS oldest
+-- What a user reserved in the last 24 hours (deleted media still count: the ledger is never refunded):
+-- `uploads` counts videos, `bytes` videos and note images.
+SELECT count(*) FILTER (WHERE kind = 'media') AS uploads, COALESCE(sum(size_bytes), 0)::bigint AS bytes,
+       min(created_at) AS oldest
 FROM upload_ledger WHERE user_id = %(user_id)s AND created_at > now() - interval '24 hours'
 
 -- name: gateway_record_upload
-INSERT INTO upload_ledger (user_id, media_id, size_bytes) VALUES (%(user_id)s, %(media_id)s, %(size_bytes)s)
+-- kind: 'media' (a video or recording) or 'image' (a note's image, of that media).
+INSERT INTO upload_ledger (user_id, media_id, size_bytes, kind)
+VALUES (%(user_id)s, %(media_id)s, %(size_bytes)s, %(kind)s)
 
 -- name: gateway_live_tasks_for_user
 SELECT count(*) AS live

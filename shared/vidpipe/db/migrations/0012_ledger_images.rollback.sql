@@ -1,0 +1,1 @@
+ALTER TABLE upload_ledger DROP COLUMN IF EXISTS kind;
