@@ -169,14 +169,18 @@ class GatewaySettings(BaseSettings):
     )
     # Quotas and limits, per user. Every one has a default that suits a real deployment; 0 turns a limit off.
     write_requests_per_minute: int = Field(
-        60, ge=0, description="POST/PATCH/DELETE requests one user may make per minute (429 + Retry-After above)."
+        60,
+        ge=0,
+        description="POST/PATCH/DELETE requests and transcript downloads one user (or, signed out, one address) "
+        "may make per minute (429 + Retry-After above).",
     )
     daily_upload_bytes: int = Field(
         20 * 1024**3,
         ge=0,
-        description="Bytes one user may reserve for uploads in any 24 hours (deleting refunds none).",
+        description="Bytes one user may reserve for uploads (videos and note images) in any 24 hours "
+        "(deleting refunds none).",
     )
-    daily_uploads: int = Field(50, ge=0, description="Uploads one user may reserve in any 24 hours.")
+    daily_uploads: int = Field(50, ge=0, description="Video uploads one user may reserve in any 24 hours.")
     max_live_tasks_per_user: int = Field(
         3, ge=0, description="Tasks of one user that may be queued or processing at the same time."
     )

@@ -42,6 +42,21 @@ async def test_write_rate_limit_is_per_user_and_says_when_to_retry(settings: Set
         assert (await reserve(client, "bob", size=10)).status_code == 201
 
 
+async def test_transcript_downloads_count_toward_the_rate_limit_even_signed_out(
+    settings: Settings, pool: AsyncConnectionPool[Any]
+) -> None:
+    # Given a public video with a transcript (a DOCX is built, with its images, on every request)
+    async with client_with(settings, write_requests_per_minute=6) as client:
+        media = await media_with_transcript(client, pool, "alice")  # 2 of alice's 6 (upload, start)
+        await client.patch(media, json={"visibility": "public"}, headers=auth("alice"))
+        # When a visitor downloads it over and over: the 7th download in the minute is refused
+        codes = [(await client.get(f"{media}/transcript.docx")).status_code for _ in range(7)]
+        assert codes == [200] * 6 + [429]
+        # Other reads stay unlimited, and the owner still has her own budget (3 used)
+        assert (await client.get(media)).status_code == 200
+        assert (await client.get(f"{media}/transcript.srt", headers=auth("alice"))).status_code == 200
+
+
 async def test_daily_bytes_and_uploads_are_capped(settings: Settings) -> None:
     async with client_with(settings, daily_uploads=3) as client:
         # 20 GiB per day by default: four reservations of 5 GiB fit, the fifth does not

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from litestar import Litestar, Request, get
@@ -44,6 +45,9 @@ PUBLIC_PATHS = [
     "^/voices/?$",
 ]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Downloads built on request (a DOCX fetches every note image from storage): limited like writes, so that
+# repeating one, anonymously on a public video too, cannot tie up the gateway.
+EXPORT_PATH = re.compile(r"^/api/media/[^/]+/transcript\.(txt|docx|json|srt|vtt)$")
 
 
 @get("/health", tags=["ops"], summary="Liveness and database reachability")
@@ -61,8 +65,8 @@ def _rate_limit_key(request: Request[Any, Any, Any]) -> str:
     return f"ip:{request.client.host if request.client else 'unknown'}"
 
 
-def _is_write(request: Request[Any, Any, Any]) -> bool:
-    return request.method in WRITE_METHODS
+def _is_rate_limited(request: Request[Any, Any, Any]) -> bool:
+    return request.method in WRITE_METHODS or EXPORT_PATH.match(request.url.path) is not None
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -77,7 +81,7 @@ def create_app(settings: Settings) -> Litestar:
             RateLimitConfig(
                 rate_limit=("minute", settings.gateway.write_requests_per_minute),
                 identifier_for_request=_rate_limit_key,
-                check_throttle_handler=_is_write,
+                check_throttle_handler=_is_rate_limited,
             ).middleware
         )
     handlers: dict[Any, Any] = {HTTPException: http_error_handler, Exception: internal_error_handler}
