@@ -7,6 +7,7 @@ The double is a scripted `http.server`: each POST to /v1/chat/completions takes 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -359,6 +360,9 @@ def test_a_server_ignoring_the_sentence_pattern_gets_its_summary_cut_to_four(fak
     assert summary.summary == " ".join(f"Point number {n} was discussed by Alice." for n in range(1, 5))
     pattern = fake_server.requests[0]["response_format"]["json_schema"]["schema"]["properties"]["summary"]["pattern"]
     assert pattern.startswith("^") and pattern.endswith("{1,3}$")
+    # for the English transcript, sentences end on ASCII marks only (a full-width "？" is refused)
+    assert re.fullmatch(pattern, "Alice proposed menus for the remote. Bob agreed with her.")
+    assert not re.fullmatch(pattern, "Alice proposed menus for the remote？ Bob agreed with her.")
 
 
 def test_prompt_names_known_speakers_and_hides_bare_labels(fake_server: FakeOpenAIServer) -> None:

@@ -130,6 +130,27 @@ def test_summary_pattern_allows_two_to_four_sentences(summary: str, valid: bool)
     assert validator.is_valid({**GOOD, "summary": summary}) == valid
 
 
+@pytest.mark.parametrize(
+    ("language", "summary", "valid"),
+    [
+        # The 1.5B's way out in a pipeline run: a full-width "？" ends an English sentence, a fragment follows
+        ("en", "They discuss menus for easier understanding of symbols？ (mobile phone) users.", False),
+        ("en", "They discuss menus for easier browsing？ Mobile phones have them too.", False),
+        ("de", "Sie sprechen über Menüs？ Handys haben sie auch.", False),
+        ("en", "They discuss menus for easier browsing. Mobile phones have them too.", True),
+        # (the grammar joins sentences with a space in every language)
+        ("zh", "他们讨论了遥控器的设计以及如何让用户更容易地使用它。 他们建议使用类似手机的菜单显示屏。", True),
+        ("ja", "彼らはリモコンの設計と使いやすさについて話し合いました！ メニュー表示を提案しましたか？", True),
+        (None, "他们讨论了遥控器的设计以及如何让用户更容易地使用它。 They suggest menus like on mobile phones.", True),
+    ],
+)
+def test_full_width_end_marks_end_sentences_only_in_languages_written_with_them(
+    language: str | None, summary: str, valid: bool
+) -> None:
+    validator = jsonschema.Draft202012Validator(json_schema_for(LlmSummary, language=language))
+    assert validator.is_valid({**GOOD, "summary": summary}) == valid
+
+
 def test_chunk_notes_allow_one_to_three_sentences() -> None:
     validator = jsonschema.Draft202012Validator(json_schema_for(LlmChunkNotes))
     notes = {"title": "Buttons", "keywords": ["buttons"]}

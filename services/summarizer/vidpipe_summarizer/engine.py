@@ -14,6 +14,7 @@ Every model output is decoded into a bounded msgspec Struct; output that fails i
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -81,11 +82,12 @@ class SummarizerEngine:
     def __init__(self, backend: LlmBackend, settings: SummarizerSettings) -> None:
         self.backend = backend
         self.settings = settings
-        self._schemas: dict[type[msgspec.Struct], dict[str, Any]] = {
-            LlmSummary: json_schema_for(LlmSummary),
-            LlmChunkNotes: json_schema_for(LlmChunkNotes),
+        # The end marks a sentence may take (they follow the job's language) do not change a schema's worst case.
+        self._max_tokens: dict[type[msgspec.Struct], int] = {
+            struct: worst_case_output_tokens(json_schema_for(struct)) for struct in (LlmSummary, LlmChunkNotes)
         }
-        self._max_tokens = {struct: worst_case_output_tokens(s) for struct, s in self._schemas.items()}
+        self._language: str | None = None
+        """The current job's transcript language, which the summary's sentence pattern follows."""
         self.completions: list[Completion] = []
         """Every completion of the last job, for benchmarks (llama-server timings) and debugging."""
         self._report: ProgressReporter | None = None
@@ -122,7 +124,7 @@ class SummarizerEngine:
         if not lines:
             raise PermanentError("empty_transcript", "The transcript has no spoken text to summarise.")
         duration = transcript.span
-        language = transcript.known_language
+        language = self._language = transcript.known_language
         wants_chapters = duration >= self.settings.chapter_min_duration_s
 
         single_prompt = whole_transcript_prompt(lines, duration=duration, language=language)
@@ -163,7 +165,7 @@ class SummarizerEngine:
         """Summary and a chapter title per part from one call, or None when the marked-up transcript and the
         answer do not fit the context together (then map-reduce)."""
         prompt = chaptered_transcript_prompt(parts, duration=duration, language=language)
-        schema = chapters_schema(len(parts))
+        schema = chapters_schema(len(parts), language=language)
         if not self._fits(prompt, worst_case_output_tokens(schema)):
             return None
         self._begin_step(0.0, 1.0, "summarising in one pass")
@@ -321,7 +323,7 @@ class SummarizerEngine:
         """`struct` from the model, under its schema (or the `schema` given for this call)."""
         messages = chat(user_prompt)
         if schema is None:
-            schema, max_tokens = self._schemas[struct], self._max_tokens[struct]
+            schema, max_tokens = _schema(struct, self._language), self._max_tokens[struct]
         else:
             max_tokens = worst_case_output_tokens(schema)
         problem = ""
@@ -444,6 +446,11 @@ class SummarizerEngine:
         )
         # Round trip through the typed decoder: the Struct's bounds are checked on what we return, too.
         return summary_decoder.decode(summary_encoder.encode(summary))
+
+
+@functools.cache
+def _schema(struct: type[msgspec.Struct], language: str | None) -> dict[str, Any]:
+    return json_schema_for(struct, language=language)
 
 
 def chat_text(user_prompt: str) -> str:

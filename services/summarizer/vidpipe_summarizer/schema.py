@@ -27,6 +27,11 @@ import msgspec
 # The pattern is not part of msgspec's validation: a server that ignores it (no guided decoding) gets its
 # summary cut to the sentence limit by `bound_sentences` instead of failing the job on a style rule.
 SENTENCE_END = ".!?。！？"
+# The full-width marks end sentences only in the languages written with them. Elsewhere the grammar refuses
+# them anywhere: forced past its first sentence, the 1.5B ended an English one on "？" and wrote a fragment
+# after it ("... understanding of symbols？ (mobile phone) users.").
+LATIN_SENTENCE_END = ".!?"
+FULL_WIDTH_END_LANGUAGES = frozenset({"zh", "ja"})
 _SENTENCE_CHAR = rf'([^{SENTENCE_END}"\\\x00-\x1f]|[.][^ {SENTENCE_END}"\\\x00-\x1f])'
 # A sentence starts with anything but a lowercase ASCII letter or a space: with only the end mark to go
 # by, a small model forced past its first sentence split one ("... to take_? actions for their country.").
@@ -36,13 +41,20 @@ _SENTENCE_START = rf'[^a-z {SENTENCE_END}"\\\x00-\x1f]'
 # of 6, for 6-32 more tokens on the three that ran longer. A sentence the cap still ends is mended
 # (`mend_cut_sentences`).
 SENTENCE_MAX_CHARS = 200
-_SENTENCE = f"{_SENTENCE_START}{_SENTENCE_CHAR}{{9,{SENTENCE_MAX_CHARS - 2}}}[{SENTENCE_END}]"
 SUMMARY_SENTENCES = (2, 4)
 CHUNK_SUMMARY_SENTENCES = (1, 3)
 
 
-def sentences_pattern(low: int, high: int) -> str:
-    return f"^{_SENTENCE}( {_SENTENCE}){{{low - 1},{high - 1}}}$"
+def sentence_ends(language: str | None) -> str:
+    """The marks a sentence of a summary in `language` may end with (all of them when it is unknown)."""
+    if language is None or language[:2].lower() in FULL_WIDTH_END_LANGUAGES:
+        return SENTENCE_END
+    return LATIN_SENTENCE_END
+
+
+def sentences_pattern(low: int, high: int, *, ends: str = SENTENCE_END) -> str:
+    sentence = f"{_SENTENCE_START}{_SENTENCE_CHAR}{{9,{SENTENCE_MAX_CHARS - 2}}}[{ends}]"
+    return f"^{sentence}( {sentence}){{{low - 1},{high - 1}}}$"
 
 
 def _max_chars(sentences: int) -> int:
@@ -124,23 +136,23 @@ _SENTENCE_BOUNDS: dict[str, tuple[int, int]] = {
 }
 
 
-def chapters_schema(parts: int) -> dict[str, Any]:
+def chapters_schema(parts: int, *, language: str | None = None) -> dict[str, Any]:
     """LlmSummaryWithChapters' schema asking for exactly `parts` chapter titles."""
-    schema = json_schema_for(LlmSummaryWithChapters)
+    schema = json_schema_for(LlmSummaryWithChapters, language=language)
     schema["properties"]["chapters"] = {**schema["properties"]["chapters"], "minItems": parts, "maxItems": parts}
     return schema
 
 
-def json_schema_for(struct: type[msgspec.Struct]) -> dict[str, Any]:
+def json_schema_for(struct: type[msgspec.Struct], *, language: str | None = None) -> dict[str, Any]:
     """The Struct's JSON schema, inlined (OpenAI strict mode wants an object at the top, not a `$ref`), with
-    the summary's sentence-count pattern."""
+    the summary's sentence-count pattern for a transcript in `language` (see `sentence_ends`)."""
     generated = msgspec.json.schema(struct)
     ref = generated.get("$ref", "")
     schema: dict[str, Any] = generated["$defs"][ref.rsplit("/", 1)[-1]] if ref else generated
     if any("$ref" in str(value) for value in schema.values()):
         raise ValueError(f"{struct.__name__} must stay flat: nested Structs would need $defs")
     if bounds := _SENTENCE_BOUNDS.get(struct.__name__):
-        schema["properties"]["summary"]["pattern"] = sentences_pattern(*bounds)
+        schema["properties"]["summary"]["pattern"] = sentences_pattern(*bounds, ends=sentence_ends(language))
     return schema
 
 
