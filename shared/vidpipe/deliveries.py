@@ -160,8 +160,7 @@ class DeliveryBuffer:
 
     async def receive_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            if self.liveness_file:
-                Path(self.liveness_file).touch()  # noqa: ASYNC240 (a metadata write, no real wait)
+            self._touch_liveness()
             if self._store_suspect:
                 await self._wait_for_store(stop)
                 continue
@@ -180,10 +179,15 @@ class DeliveryBuffer:
             for delivery in received:
                 await self._buffer.put(delivery)
 
+    def _touch_liveness(self) -> None:
+        if self.liveness_file:
+            Path(self.liveness_file).touch()
+
     async def _wait_for_store(self, stop: asyncio.Event) -> None:
         """Probe the store with back-off (1 s doubling to 30 s) until it answers or `stop` is set."""
         delay = STORE_PROBE_FIRST_S
         while not stop.is_set():
+            self._touch_liveness()  # paused on purpose, not stuck: the health check must not replace us
             if self.store_reachable is None or await self.store_reachable():
                 self._store_suspect = False
                 if self.receiving_paused:

@@ -209,8 +209,12 @@ class StageRunner:
         with nothing pointing to it. Only then: a stale claim's keys are the winning delivery's keys too."""
         if not outcome.stored_objects or self.storage is None or await self.store.task_exists(message.task_id):
             return
-        for key in outcome.stored_objects:
-            await self.storage.delete_object(key)
+        try:
+            for key in outcome.stored_objects:
+                await self.storage.delete_object(key)
+        except Exception as error:  # storage trouble is not the store's: the delivery is done either way
+            log.warning("deleted_task_objects_left", objects=list(outcome.stored_objects), error=repr(error))
+            return
         log.info("deleted_task_objects_removed", objects=len(outcome.stored_objects))
 
     async def _hand_off(self, message: StageMessage, next_message: StageMessage) -> None:

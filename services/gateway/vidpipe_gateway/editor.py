@@ -23,7 +23,7 @@ from vidpipe_gateway.errors import ApiError, not_found
 from vidpipe_gateway.inputs import require_safe
 from vidpipe_gateway.results import transcript_body
 from vidpipe_gateway.schemas import EditRecord, Segment
-from vidpipe_gateway.services import Backends, MediaService
+from vidpipe_gateway.services import Backends, MediaService, may_see_picture
 
 MediaId = Annotated[uuid.UUID, PathParameter(description="media id")]
 AuthedRequest = Request[CurrentUser, Any, Any]
@@ -184,9 +184,10 @@ class EditorService(MediaService):
     async def thumbnail_url(self, viewer: CurrentUser | None, media_id: uuid.UUID) -> str:
         """A short-lived presigned GET of the thumbnail, for anyone who may read the media (404 otherwise)."""
         async with self._backends.pool.connection() as conn:
-            await self._readable(conn, media_id, viewer)
+            media = await self._readable(conn, media_id, viewer)
             row = await _one(conn, queries.editor_media_thumbnail_key, {"media_id": media_id})
-        if row is None or row["thumbnail_key"] is None:
+        # A thumbnail is made only for an allowed video, but a later run may flag or reject it.
+        if row is None or row["thumbnail_key"] is None or not may_see_picture(media):
             raise not_found("thumbnail")
         return await self._backends.storage.presigned_get(row["thumbnail_key"], expires_s=THUMBNAIL_URL_EXPIRY_S)
 

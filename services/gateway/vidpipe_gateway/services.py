@@ -126,17 +126,24 @@ async def check_daily_quota(
     await conn.execute(queries.gateway_lock_user, {"user_id": user.id})
     usage = await _one(conn, queries.gateway_upload_usage, {"user_id": user.id})
     assert usage is not None
-    retry_after = int((usage["oldest"] + _DAY - datetime.now(UTC)).total_seconds()) if usage["oldest"] else 3600
+
+    def retry_after(oldest: datetime | None) -> int:
+        # When the oldest reservation counted by the limit leaves the 24-hour window.
+        return int((oldest + _DAY - datetime.now(UTC)).total_seconds()) if oldest else 3600
+
     if kind == "media" and gw.daily_uploads and usage["uploads"] >= gw.daily_uploads:
         raise ApiError(
-            429, "quota_exceeded", f"at most {gw.daily_uploads} uploads per 24 hours", retry_after_s=retry_after
+            429,
+            "quota_exceeded",
+            f"at most {gw.daily_uploads} uploads per 24 hours",
+            retry_after_s=retry_after(usage["oldest_upload"]),
         )
     if gw.daily_upload_bytes and usage["bytes"] + size > gw.daily_upload_bytes:
         raise ApiError(
             429,
             "quota_exceeded",
             f"uploads are limited to {gw.daily_upload_bytes} bytes per 24 hours ({usage['bytes']} already reserved)",
-            retry_after_s=retry_after,
+            retry_after_s=retry_after(usage["oldest"]),
         )
 
 
@@ -440,11 +447,8 @@ class MediaService:
         return transcript
 
     async def _response(self, conn: AsyncConnection[Any], media: dict[str, Any]) -> MediaResponse:
-        # Only the pinned copy is ever served: the upload key stays client-writable for a while. Only its owner
-        # plays a video moderation has not allowed (still being checked, flagged for review, rejected), whatever
-        # its visibility: sharing it shares the transcript, not the picture.
-        playable = media["is_owner"] or media["moderation_verdict"] == "allowed"
-        source = media["source_key"] if playable else None
+        # Only the pinned copy is ever served: the upload key stays client-writable for a while.
+        source = media["source_key"] if may_see_picture(media) else None
         expiry = self._b.settings.gateway.video_url_expiry_s
         video_url = await self._b.storage.presigned_get(source, expires_s=expiry) if source else None
         return await media_response(conn, media, video_url)
@@ -598,7 +602,17 @@ class MediaService:
         await self._b.storage.delete_prefix(f"media/{media_id}/")
         async with self._b.pool.connection() as conn, conn.transaction():
             voices = await delete_media_rows(conn, media_id, owner_id=user.id)
+        # Once more: a stage that stored its files between the first pass and the rows' delete committed its
+        # results before them (a stage finishing after the delete finds its task gone and removes its own).
+        await self._b.storage.delete_prefix(f"media/{media_id}/")
         log.info("media_deleted", media_id=str(media_id), voices_taken_back=voices)
+
+
+def may_see_picture(media: dict[str, Any]) -> bool:
+    """Whether the reader of a `gateway_readable_media` row may see the video itself (player, thumbnail): its
+    owner always; anyone else only once moderation allowed it (not while it is checked, flagged for review or
+    rejected, whatever its visibility: sharing such a video shares the transcript, not the picture)."""
+    return bool(media["is_owner"] or media["moderation_verdict"] == "allowed")
 
 
 async def delete_media_rows(conn: AsyncConnection[Any], media_id: uuid.UUID, *, owner_id: uuid.UUID) -> int:

@@ -317,7 +317,7 @@ SELECT id FROM users WHERE id = %(user_id)s FOR UPDATE
 -- What a user reserved in the last 24 hours (deleted media still count: the ledger is never refunded):
 -- `uploads` counts videos, `bytes` videos and note images.
 SELECT count(*) FILTER (WHERE kind = 'media') AS uploads, COALESCE(sum(size_bytes), 0)::bigint AS bytes,
-       min(created_at) AS oldest
+       min(created_at) AS oldest, min(created_at) FILTER (WHERE kind = 'media') AS oldest_upload
 FROM upload_ledger WHERE user_id = %(user_id)s AND created_at > now() - interval '24 hours'
 
 -- name: gateway_record_upload
