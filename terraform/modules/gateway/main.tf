@@ -180,7 +180,15 @@ resource "aws_ecs_task_definition" "gateway" {
       user                   = "10001:10001"
       portMappings           = [{ containerPort = var.container_port, protocol = "tcp" }]
       environment = [
-        for key, value in merge(var.environment, { GATEWAY_HOST = "0.0.0.0", GATEWAY_PORT = tostring(var.container_port) }) :
+        for key, value in merge(var.environment, {
+          GATEWAY_HOST = "0.0.0.0",
+          GATEWAY_PORT = tostring(var.container_port),
+          # Uvicorn takes the client's address from X-Forwarded-For when the peer is trusted: only the ALB
+          # reaches the task (task_from_alb), from private addresses, so the rightmost address it did not add
+          # itself is the real client's. Per-address limits (signed-out downloads) then count per visitor,
+          # not per ALB node.
+          FORWARDED_ALLOW_IPS = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
+        }) :
         { name = key, value = value }
       ]
       mountPoints = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
