@@ -278,7 +278,7 @@ def plain_llama(transcript_json: bytes) -> dict[str, float]:
     from vidpipe_summarizer.engine import SummarizerEngine, load_local_backend
     from vidpipe_summarizer.llama_server import LocalLlamaBackend
     from vidpipe_summarizer.prompts import SYSTEM_PROMPT, chat, whole_transcript_prompt
-    from vidpipe_summarizer.schema import LlmSummary
+    from vidpipe_summarizer.schema import LlmSummary, json_schema_for
     from vidpipe_summarizer.settings import SummarizerSettings
     from vidpipe_summarizer.transcript import decode_transcript, speaker_turns
 
@@ -294,7 +294,7 @@ def plain_llama(transcript_json: bytes) -> dict[str, float]:
     try:
         # The system prompt cached, as the warm worker has it: what is timed is the job's own part.
         backend.warm(SYSTEM_PROMPT, every_server=False)
-        schema = engine._schemas[LlmSummary]
+        schema = json_schema_for(LlmSummary, language=transcript.known_language)  # as the engine sends it
         body = {
             "messages": chat(prompt),
             "temperature": 0,
