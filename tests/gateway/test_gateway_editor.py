@@ -165,7 +165,8 @@ async def test_thumbnails_are_served_to_readers_only(
     url = f"{media}/thumbnail"
     assert (await client.get(url, headers=auth("alice"))).status_code == 404  # none stored yet
 
-    # Given the moderator stored a thumbnail for alice's video
+    # Given the moderator allowed alice's video and stored a thumbnail for it (only an allowed video's thumbnail
+    # is shown to anyone but its owner)
     jpeg = b"\xff\xd8\xff\xe0 a tiny jpeg \xff\xd9"
     key = f"media/{media_id}/thumbnails/{uuid.uuid4()}.jpg"
     (tmp_path / "t.jpg").write_bytes(jpeg)
@@ -173,6 +174,11 @@ async def test_thumbnails_are_served_to_readers_only(
         await storage.upload_file(tmp_path / "t.jpg", key, "image/jpeg")
     async with pool.connection() as conn:
         await conn.execute("UPDATE media SET thumbnail_key = %s WHERE id = %s", (key, media_id))
+        await conn.execute(
+            "INSERT INTO moderation_results (task_id, media_id, verdict, model) "
+            "SELECT id, media_id, 'allowed', 'test' FROM tasks WHERE media_id = %s",
+            (media_id,),
+        )
 
     # The owner is redirected to a short-lived presigned GET of exactly that object
     owner = await client.get(url, headers=auth("alice"), follow_redirects=False)
