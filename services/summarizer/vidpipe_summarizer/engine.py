@@ -86,8 +86,6 @@ class SummarizerEngine:
         self._max_tokens: dict[type[msgspec.Struct], int] = {
             struct: worst_case_output_tokens(json_schema_for(struct)) for struct in (LlmSummary, LlmChunkNotes)
         }
-        self._language: str | None = None
-        """The current job's transcript language, which the summary's sentence pattern follows."""
         self.completions: list[Completion] = []
         """Every completion of the last job, for benchmarks (llama-server timings) and debugging."""
         self._report: ProgressReporter | None = None
@@ -124,7 +122,7 @@ class SummarizerEngine:
         if not lines:
             raise PermanentError("empty_transcript", "The transcript has no spoken text to summarise.")
         duration = transcript.span
-        language = self._language = transcript.known_language
+        language = transcript.known_language
         wants_chapters = duration >= self.settings.chapter_min_duration_s
 
         single_prompt = whole_transcript_prompt(lines, duration=duration, language=language)
@@ -133,7 +131,7 @@ class SummarizerEngine:
         chunk_count = 1
         if not wants_chapters and self._fits(single_prompt, self._max_tokens[LlmSummary]):
             self._begin_step(0.0, 1.0, "summarising in one pass")
-            result = self._generate(LlmSummary, single_prompt)
+            result = self._generate(LlmSummary, single_prompt, language=language)
         else:
             chunks = self._chunk(lines, duration=duration, language=language, by_time=wants_chapters)
             one_pass = (
@@ -169,7 +167,7 @@ class SummarizerEngine:
         if not self._fits(prompt, worst_case_output_tokens(schema)):
             return None
         self._begin_step(0.0, 1.0, "summarising in one pass")
-        answer = self._generate(LlmSummaryWithChapters, prompt, schema=schema)
+        answer = self._generate(LlmSummaryWithChapters, prompt, language=language, schema=schema)
         chapters = [
             Chapter(start=part[0].start, title=_title(title))
             for part, title in zip(parts, answer.chapters, strict=True)
@@ -185,7 +183,7 @@ class SummarizerEngine:
             detail = f"summarising part {index} of {len(chunks)}"
             self._begin_step((index - 1) / total_steps, index / total_steps, detail)
             prompt = chunk_prompt(chunk, part=index, parts=len(chunks), duration=duration, language=language)
-            chunk_notes = self._generate(LlmChunkNotes, prompt)
+            chunk_notes = self._generate(LlmChunkNotes, prompt, language=language)
             notes.append(
                 NoteLine(
                     start=chunk[0].start,
@@ -281,7 +279,7 @@ class SummarizerEngine:
                 )
             notes = self._merge_notes(notes, duration=duration, language=language)
             final_prompt = notes_prompt(notes, duration=duration, language=language, final=True)
-        return self._generate(LlmSummary, final_prompt)
+        return self._generate(LlmSummary, final_prompt, language=language)
 
     def _merge_notes(self, notes: list[NoteLine], *, duration: float, language: str | None) -> list[NoteLine]:
         """One intermediate reduce round: each group of consecutive notes that fits a context becomes one."""
@@ -304,7 +302,7 @@ class SummarizerEngine:
                 merged.append(group[0])
                 continue
             result = self._generate(
-                LlmChunkNotes, notes_prompt(group, duration=duration, language=language, final=False)
+                LlmChunkNotes, notes_prompt(group, duration=duration, language=language, final=False), language=language
             )
             merged.append(
                 NoteLine(
@@ -319,11 +317,14 @@ class SummarizerEngine:
 
     # ---- one validated generation ----------------------------------------------------------------------
 
-    def _generate(self, struct: type[OutputT], user_prompt: str, *, schema: dict[str, Any] | None = None) -> OutputT:
-        """`struct` from the model, under its schema (or the `schema` given for this call)."""
+    def _generate(
+        self, struct: type[OutputT], user_prompt: str, *, language: str | None, schema: dict[str, Any] | None = None
+    ) -> OutputT:
+        """`struct` from the model, under its schema for a transcript in `language` (or the `schema` given for
+        this call)."""
         messages = chat(user_prompt)
         if schema is None:
-            schema, max_tokens = _schema(struct, self._language), self._max_tokens[struct]
+            schema, max_tokens = _schema(struct, language), self._max_tokens[struct]
         else:
             max_tokens = worst_case_output_tokens(schema)
         problem = ""
