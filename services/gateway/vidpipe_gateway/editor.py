@@ -185,11 +185,10 @@ class EditorService(MediaService):
         """A short-lived presigned GET of the thumbnail, for anyone who may read the media (404 otherwise)."""
         async with self._backends.pool.connection() as conn:
             media = await self._readable(conn, media_id, viewer)
-            row = await _one(conn, queries.editor_media_thumbnail_key, {"media_id": media_id})
         # A thumbnail is made only for an allowed video, but a later run may flag or reject it.
-        if row is None or row["thumbnail_key"] is None or not may_see_picture(media):
+        if media["thumbnail_key"] is None or not may_see_picture(media):
             raise not_found("thumbnail")
-        return await self._backends.storage.presigned_get(row["thumbnail_key"], expires_s=THUMBNAIL_URL_EXPIRY_S)
+        return await self._backends.storage.presigned_get(media["thumbnail_key"], expires_s=THUMBNAIL_URL_EXPIRY_S)
 
 
 class EditorController(Controller):

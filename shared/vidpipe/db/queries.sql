@@ -337,10 +337,11 @@ FROM media WHERE object_key = %(object_key)s AND owner_id = %(owner_id)s
 FOR UPDATE
 
 -- name: gateway_readable_media
--- As get_readable_media, plus the pinned source object (the only object a viewer is ever served) and the
--- latest moderation verdict (NULL while none), which decides whether anyone but the owner may play it.
-SELECT m.id, m.owner_id, m.object_key, m.source_key, m.filename, m.content_type, m.size_bytes, m.duration_s,
-       m.visibility, m.created_at, m.owner_id = %(viewer_id)s AS is_owner,
+-- As get_readable_media, plus the pinned source object (the only video a viewer is ever served), its
+-- thumbnail, and the latest moderation verdict (NULL while none), which decides whether anyone but the owner
+-- may see either.
+SELECT m.id, m.owner_id, m.object_key, m.source_key, m.thumbnail_key, m.filename, m.content_type, m.size_bytes,
+       m.duration_s, m.visibility, m.created_at, m.owner_id = %(viewer_id)s AS is_owner,
        (SELECT r.verdict FROM moderation_results r WHERE r.media_id = m.id
         ORDER BY r.created_at DESC LIMIT 1) AS moderation_verdict
 FROM media m
@@ -713,9 +714,6 @@ WHERE m.owner_id = %(owner_id)s
   AND (%(statuses)s::text[] IS NULL OR COALESCE(t.status::text, 'NEW') = ANY (%(statuses)s::text[]))
 ORDER BY m.created_at DESC, m.id DESC
 LIMIT %(limit)s
-
--- name: editor_media_thumbnail_key
-SELECT thumbnail_key FROM media WHERE id = %(media_id)s
 
 -- name: editor_set_segment_speaker
 -- Reassign one segment to one of the transcript's speakers. Returns the previous speaker.
